@@ -1,0 +1,5 @@
+"""`python -m owncastd` runs the CLI."""
+
+from owncastd.cli import main
+
+main()
