@@ -1,0 +1,18 @@
+"""The running daemon's shared services, handed to the web layer and to each other by value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from owncastd.broadcast import Broadcaster
+from owncastd.db import Database
+from owncastd.events import EventBus
+from owncastd.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    broadcaster: Broadcaster
