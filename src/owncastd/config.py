@@ -384,7 +384,7 @@ def _check_section(obj: Any, prefix: str) -> None:
     if isinstance(obj, VideoConfig) and not obj.variants:
         raise ConfigError("must have at least one variant", key=f"{prefix}.variants")
     if isinstance(obj, StorageConfig) and obj.backend == "s3" and not obj.s3.bucket:
-        raise ConfigError('must be set when backend = "s3"', key=f"{prefix}.s3.bucket")
+        raise ConfigError('is "s3" but storage.s3.bucket is not set', key=f"{prefix}.backend")
 
 
 def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -456,8 +456,8 @@ def locate_line(text: str, key_path: str) -> int | None:
             if header.group(1) == "[[":
                 name = ".".join(table)
                 counts[name] = counts.get(name, -1) + 1
-            if _table_matches(table, parts, counts) and best is None and len(table) == len(names):
-                best = lineno
+            if _table_matches(table, parts, counts) and len(table) == len(names):
+                return lineno
             continue
         m = re.match(r"([A-Za-z0-9_\-\".]+)\s*=", line)
         if not m:

@@ -1,0 +1,49 @@
+# The two commands the README starts with: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+NPM ?= npm
+
+.PHONY: serve test venv install install-test web lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/python -m pip install -q -e .
+
+install-test: venv
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+# The viewer page: built into src/owncastd/webserver/static/, which the wheel ships.
+web:
+	@if [ -f web/package.json ]; then \
+		if command -v $(NPM) >/dev/null 2>&1; then \
+			cd web && $(NPM) ci --no-audit --no-fund --loglevel=error && $(NPM) run --silent build; \
+		else \
+			echo "npm not found: the viewer page is not built (install Node.js)"; \
+		fi; \
+	fi
+
+serve: install web
+	$(BIN)/owncastd serve --data-dir $(DATA_DIR)
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck:
+	$(BIN)/mypy --strict src/
+
+pytest:
+	$(BIN)/python -m pytest
+
+test: install-test web lint typecheck pytest
+	@if [ -f web/package.json ]; then cd web && $(NPM) test --silent; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/owncastd/webserver/static
