@@ -2,7 +2,6 @@
 import './styles.css';
 import { fetchConfig, fetchVariants } from './api';
 import { applyAppearanceVariables, applyCustomStyles } from './appearance';
-import { publishDebug } from './debug';
 import { h } from './dom';
 import { Player } from './player';
 import { startSession } from './session';
@@ -12,7 +11,6 @@ async function main(): Promise<void> {
   let config: WebConfig | null = null;
   let clockOffset = 0;
   const player = new Player({
-    onHlsChange: (hls) => publishDebug({ hls }),
     clockOffsetMs: () => clockOffset,
   });
   document.body.classList.add('embed', 'embed-video');
@@ -31,7 +29,7 @@ async function main(): Promise<void> {
     fetchVariants().then((v) => player.setVariants(v), () => {}),
   ]);
 
-  const watcher = startSession({
+  const { watcher } = startSession({
     player,
     offlineMessage: () => config?.offlineMessage,
     onStatus: () => {

@@ -4,6 +4,7 @@
  */
 import type Hls from 'hls.js/light';
 import type { HlsConfig } from 'hls.js/light';
+import { publishDebug } from './debug';
 import { h, icon, setSafeHtml } from './dom';
 import { computeLatencySeconds, PlaybackMetricsTracker } from './metrics';
 import type { Variant } from './types';
@@ -33,7 +34,7 @@ function loadHls(): Promise<HlsModule> {
 
 export interface PlayerOptions {
   src?: string;
-  /** Called whenever the hls.js instance appears or goes away (the debug hook listens). */
+  /** Called whenever the hls.js instance appears or goes away (window.owncastd.hls is kept current too). */
   onHlsChange?: (hls: Hls | undefined) => void;
   /** Server clock minus local clock (ms), for glass-to-glass latency. */
   clockOffsetMs?: () => number;
@@ -323,6 +324,7 @@ export class Player {
     this.hls = hls;
     hls.loadSource(src);
     hls.attachMedia(this.video);
+    publishDebug({ hls });
     this.options.onHlsChange?.(hls);
   }
 
@@ -344,6 +346,7 @@ export class Player {
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;
+      publishDebug({ hls: undefined });
       this.options.onHlsChange?.(undefined);
     }
     if (this.video.getAttribute('src')) {

@@ -21,7 +21,12 @@ export interface SessionOptions {
   onStateChange?: (state: StreamState, status: Status, first: boolean) => void;
 }
 
-export function startSession(options: SessionOptions): StatusWatcher {
+export interface Session {
+  watcher: StatusWatcher;
+  stop(): void;
+}
+
+export function startSession(options: SessionOptions): Session {
   const { player } = options;
   let pingTimer: ReturnType<typeof setInterval> | null = null;
   let first = true;
@@ -56,8 +61,8 @@ export function startSession(options: SessionOptions): StatusWatcher {
     },
   });
 
-  setInterval(() => player.metrics.recordLatency(player.sampleLatency()), LATENCY_SAMPLE_MS);
-  setInterval(() => {
+  const latencyTimer = setInterval(() => player.metrics.recordLatency(player.sampleLatency()), LATENCY_SAMPLE_MS);
+  const metricsTimer = setInterval(() => {
     if (!player.playing) return;
     const payload = player.metrics.take();
     if (payload) void sendPlaybackMetrics(payload).catch(() => {});
@@ -65,5 +70,13 @@ export function startSession(options: SessionOptions): StatusWatcher {
 
   publishDebug({ state: 'offline' });
   watcher.start();
-  return watcher;
+  return {
+    watcher,
+    stop: () => {
+      watcher.stop();
+      stopPinging();
+      clearInterval(latencyTimer);
+      clearInterval(metricsTimer);
+    },
+  };
 }

@@ -2,7 +2,6 @@
 import './styles.css';
 import { fetchConfig, fetchVariants } from './api';
 import { mountChat } from './chat';
-import { publishDebug } from './debug';
 import { applyConfig, applyStatus, CHAT_HEADING_ID, createViewerLayout } from './page';
 import { Player } from './player';
 import { startSession } from './session';
@@ -14,7 +13,6 @@ async function main(): Promise<void> {
   let clockOffset = 0;
 
   const player = new Player({
-    onHlsChange: (hls) => publishDebug({ hls }),
     clockOffsetMs: () => clockOffset,
   });
   layout.playerSlot.append(player.root);
@@ -38,7 +36,7 @@ async function main(): Promise<void> {
 
   await Promise.all([loadConfig(), loadVariants()]);
 
-  const watcher = startSession({
+  const { watcher } = startSession({
     player,
     offlineMessage: () => config?.offlineMessage,
     onStatus: (status, state) => {
