@@ -60,6 +60,7 @@ describe('applyConfig', () => {
     expect(links[0].getAttribute('rel')).toContain('me');
     expect(layout.pageContent.innerHTML).toBe('<p>Hello <strong>world</strong></p>');
     expect(layout.footerVersion.textContent).toBe('owncastd 0.1.0');
+    expect(document.querySelector('footer')?.textContent).toBe('Powered by owncastd 0.1.0');
     expect(layout.streamTitle.textContent).toBe('Pasta night');
   });
 

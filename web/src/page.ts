@@ -63,11 +63,11 @@ export function createViewerLayout(body: HTMLElement): ViewerLayout {
   );
 
   const main = h('main', { class: 'layout', id: 'main' }, playerSlot, chatRegion, info);
-  const footerVersion = h('span', { class: 'version' });
+  const footerVersion = h('span', { class: 'version' }, 'owncastd');
   const footer = h(
     'footer',
     { class: 'site-footer' },
-    h('span', {}, 'Powered by owncastd '),
+    'Powered by ',
     footerVersion,
   );
   const skip = h('a', { class: 'skip-link', href: '#player' }, 'Skip to the video');
@@ -129,7 +129,7 @@ export function applyConfig(doc: Document, layout: ViewerLayout, config: WebConf
   renderSocial(layout.social, config.socialHandles);
   setSafeHtml(layout.pageContent, config.extraPageContent ?? '');
   renderFollow(layout.followSlot, config.federation);
-  layout.footerVersion.textContent = config.version ?? '';
+  layout.footerVersion.textContent = config.version?.trim() || 'owncastd';
   if (!layout.streamTitle.textContent) layout.streamTitle.textContent = config.streamTitle || name;
   doc.body.classList.toggle('chat-disabled', config.chatDisabled === true);
   // Last, so the operator's CSS comes after ours and after anything above added.

@@ -109,7 +109,10 @@ export class Player {
 
     this.unmuteOverlay = h('button', { type: 'button', class: 'overlay-button unmute-overlay', hidden: true });
     this.unmuteOverlay.append(icon(ICONS.muted), h('span', {}, 'Unmute'));
-    this.unmuteOverlay.addEventListener('click', () => this.setMuted(false));
+    this.unmuteOverlay.addEventListener('click', () => {
+      this.setMuted(false);
+      this.muteButton.focus(); // the overlay disappears; keep keyboard focus on its twin in the bar
+    });
 
     this.playOverlay = h('button', { type: 'button', class: 'overlay-button play-overlay', hidden: true });
     this.playOverlay.append(icon(ICONS.play), h('span', {}, 'Play'));
@@ -138,7 +141,7 @@ export class Player {
       { class: 'controls', role: 'group', 'aria-label': 'Player controls' },
       this.playButton,
       this.muteButton,
-      h('span', { class: 'live-dot', 'aria-hidden': 'true' }, 'LIVE'),
+      h('span', { class: 'live-dot', 'aria-hidden': 'true' }, 'LIVE'), // shown only while live (CSS)
       h('span', { class: 'spacer' }),
       this.qualityWrap,
       this.fullscreenButton,
