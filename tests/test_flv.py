@@ -319,7 +319,9 @@ H264_CASES = [
     (VideoSpec(width=854, height=480, profile="main"), 77, 1, True, 8, "Main"),
     (VideoSpec(width=1366, height=768, profile="high", frames=30), 100, 1, True, 8, "High"),
     (
-        VideoSpec(width=1280, height=720, profile="high", params=f"cqm4={_CQM4}:cqm8={_CQM8}", frames=25),
+        VideoSpec(
+            width=1280, height=720, profile="high", params=f"cqm4={_CQM4}:cqm8={_CQM8}", frames=25
+        ),
         100, 1, True, 8, "High",
     ),
     (VideoSpec(width=640, height=359, pix_fmt="yuv422p", profile="high422"), 122, 2, True, 8,
@@ -452,8 +454,8 @@ needs_svtav1 = pytest.mark.skipif(
     "libsvtav1" not in av.codecs_available or "libdav1d" not in av.codecs_available,
     reason="PyAV's FFmpeg has no libsvtav1/libdav1d",
 )
-HEVC_SPEC = VideoSpec(codec="libx265", width=854, height=480, frames=20, b_frames=3)
-AV1_SPEC = VideoSpec(codec="libsvtav1", width=642, height=362, frames=12, b_frames=0)
+HEVC_SPEC = VideoSpec(codec="libx265", width=854, height=480, frames=20, b_frames=3, gop=10)
+AV1_SPEC = VideoSpec(codec="libsvtav1", width=642, height=362, frames=12, b_frames=0, gop=6)
 
 
 @needs_x265
