@@ -43,7 +43,7 @@ pytest:
 	$(BIN)/python -m pytest
 
 test: install-test web lint typecheck pytest
-	@if [ -f web/package.json ]; then cd web && $(NPM) test --silent; fi
+	@if [ -f web/package.json ]; then cd web && $(NPM) test --silent && $(NPM) run --silent size; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/owncastd/webserver/static
