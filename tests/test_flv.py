@@ -674,6 +674,7 @@ def test_enhanced_audio() -> None:
     assert isinstance(opus, Dropped) and opus.reason is DropReason.UNSUPPORTED_CODEC
     (speex,) = FLVDemuxer().audio(0, b"\xb6\x00")
     assert isinstance(speex, Dropped) and speex.reason is DropReason.UNSUPPORTED_CODEC
+    assert FLVDemuxer().audio(0, b"\x92mp4a") == [EndOfSequence(Track.AUDIO)]
     (early,) = FLVDemuxer().audio(0, b"\xaf\x01\x21\x00")
     assert isinstance(early, Dropped) and early.reason is DropReason.NO_SEQUENCE_HEADER
 

@@ -84,7 +84,7 @@ class AudioConfigReceived:
 
 @dataclass(frozen=True, slots=True)
 class EndOfSequence:
-    """The publisher ended the video sequence (AVC end of sequence / SequenceEnd)."""
+    """The publisher ended a track's sequence (AVC end of sequence, E-RTMP SequenceEnd)."""
 
     track: Track
 
@@ -1071,6 +1071,8 @@ class FLVDemuxer:
             if fourcc == _MP3_FOURCC:
                 return self._mp3_frame(timestamp, reader.rest())
             return self._audio_frame(timestamp, AudioCodec.AAC, reader.rest())
+        if packet_type == _SEQUENCE_END:  # E-RTMP v2: "no less than a silence message"
+            return [EndOfSequence(Track.AUDIO)]
         if packet_type in (_MULTITRACK_AUDIO, _MOD_EX):
             raise FLVError(f"audio tag: packet type {packet_type} inside a track")
         detail = f"E-RTMP audio packet type {packet_type}"
