@@ -1009,10 +1009,16 @@ class FLVDemuxer:
         if state is None or state.config.codec is not _VIDEO_FOURCCS[fourcc]:
             detail = f"{fourcc.decode()} frame at {timestamp} ms before its sequence header"
             return [Dropped(Track.VIDEO, DropReason.NO_SEQUENCE_HEADER, detail)]
+        if fourcc == _AV1:
+            # A temporal delimiter OBU (type 2, size 0) opens each temporal unit in the AV1
+            # bitstream but must not be in an MP4 sample (AV1-ISOBMFF 2.4); the timestamps
+            # delimit the units here.
+            if data[:2] == b"\x12\x00":
+                data = data[2:]
+        elif data:
+            data = _nal_units_to_4_byte_lengths(data, state.length_size, "video frame")
         if not data:
             return [Dropped(Track.VIDEO, DropReason.EMPTY, f"empty video frame at {timestamp} ms")]
-        if fourcc != _AV1:
-            data = _nal_units_to_4_byte_lengths(data, state.length_size, "video frame")
         packet = Packet(
             track=Track.VIDEO,
             dts=timestamp * MS_TICKS,
