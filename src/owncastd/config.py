@@ -52,6 +52,10 @@ class ServerConfig:
         "",
         "The public URL viewers use, e.g. https://live.example.org (federation and link previews need it).",
     )
+    web_dir: str = _f(
+        "",
+        "Directory of a viewer page build to serve (index.html, embed-*.html, assets/); empty: the page shipped with owncastd.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,29 @@ class AdminConfig:
         "",
         "Admin password. Empty: a random one is generated at first start, stored hashed and printed once.",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SocialHandle:
+    """A link on the page (Owncast's SocialHandle)."""
+
+    platform: str = _f(
+        "", "Platform key as listed by /api/socialplatforms (github, mastodon, ...)."
+    )
+    url: str = _f("", "The link (http or https).")
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAction:
+    """A button on the page that opens a link or shows HTML (Owncast's ExternalAction)."""
+
+    title: str = _f("", "The button's label.")
+    url: str = _f("", "Page the button opens (http or https); empty when html is set.")
+    html: str = _f("", "HTML shown instead of a page (sanitised).")
+    description: str = _f("", "Longer description (tooltip).")
+    icon: str = _f("", "URL of an icon for the button.")
+    color: str = _f("", "Button colour (CSS colour).")
+    open_externally: bool = _f(False, "Open the link in a new tab instead of a modal.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,20 @@ class InstanceConfig:
     hide_viewer_count: bool = _f(False, "Hide the viewer count on the page.")
     disable_search_indexing: bool = _f(
         False, "Ask search engines not to index the page (robots.txt)."
+    )
+    logo: str = _f(
+        "",
+        "Logo image, relative to the data directory (SVG, PNG, JPEG, GIF or WebP); empty: the built-in logo.",
+    )
+    social_handles: list[SocialHandle] = _f(
+        [], "Links shown on the page: tables with platform and url."
+    )
+    external_actions: list[ExternalAction] = _f([], "Buttons shown on the page.")
+    custom_css: str = _f("", "CSS applied after the page's own styles (Owncast's customStyles).")
+    custom_javascript: str = _f("", "JavaScript served at /customjavascript.")
+    appearance_variables: dict[str, str] = _f(
+        {},
+        'CSS custom properties set on the page, e.g. { theme-color-background = "#20232a" }.',
     )
 
 
@@ -307,6 +348,9 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         inner = typing.get_args(tp)[0]
         return "an array of tables" if is_section(inner) else f"an array of {_type_name(inner)}s"
+    if origin is dict:
+        inner = _type_name(typing.get_args(tp)[1]).removeprefix("a ").removeprefix("an ")
+        return f"a table of {inner}s"
     if is_section(tp):
         return "a table"
     return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(
@@ -329,6 +373,13 @@ def convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any] | None = Non
             raise ConfigError(f"must be {_type_name(tp)}", key=path)
         (inner,) = typing.get_args(tp)
         return [convert(inner, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"must be {_type_name(tp)}", key=path)
+        key_tp, inner = typing.get_args(tp)
+        if key_tp is not str:
+            raise TypeError(f"only str keys are supported in the schema: {path}")
+        return {k: convert(inner, v, f"{path}.{k}") for k, v in value.items()}
     if origin in (types.UnionType, typing.Union):
         raise TypeError(f"unions are not supported in the schema: {path}")
     if is_section(tp):
@@ -385,6 +436,46 @@ def _check_section(obj: Any, prefix: str) -> None:
         raise ConfigError("must have at least one variant", key=f"{prefix}.variants")
     if isinstance(obj, StorageConfig) and obj.backend == "s3" and not obj.s3.bucket:
         raise ConfigError('is "s3" but storage.s3.bucket is not set', key=f"{prefix}.backend")
+    if isinstance(obj, SocialHandle):
+        if not obj.platform.strip():
+            raise ConfigError("must not be empty", key=f"{prefix}.platform")
+        if not _is_web_url(obj.url):
+            raise ConfigError("must be an http:// or https:// URL", key=f"{prefix}.url")
+    if isinstance(obj, ExternalAction):
+        if not obj.title.strip():
+            raise ConfigError("must not be empty", key=f"{prefix}.title")
+        if obj.url and not _is_web_url(obj.url):
+            raise ConfigError("must be an http:// or https:// URL", key=f"{prefix}.url")
+        if not obj.url and not obj.html:
+            raise ConfigError("needs a url or html", key=prefix)
+    if isinstance(obj, InstanceConfig):
+        _check_instance(obj, prefix)
+
+
+def _is_web_url(url: str) -> bool:
+    return re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url, flags=re.IGNORECASE) is not None
+
+
+def _check_instance(obj: InstanceConfig, prefix: str) -> None:
+    for name, value in obj.appearance_variables.items():
+        # The page sets these with style.setProperty; a name or value that could end the
+        # declaration or open a block is refused here already.
+        if not re.fullmatch(r"(--)?[A-Za-z0-9_-]+", name):
+            raise ConfigError(
+                "must be a CSS custom property name (letters, digits, - and _)",
+                key=f"{prefix}.appearance_variables.{name}",
+            )
+        if any(c in value for c in ";{}<>") or any(ord(c) < 32 for c in value):
+            raise ConfigError(
+                "must not contain ; { } < > or control characters",
+                key=f"{prefix}.appearance_variables.{name}",
+            )
+    logo = obj.logo
+    if logo and (logo.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", logo)):
+        raise ConfigError(
+            "must be a path inside the data directory (relative, without '..')",
+            key=f"{prefix}.logo",
+        )
 
 
 def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -557,7 +648,14 @@ def example_toml() -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, list) and not any(isinstance(v, dict) for v in value):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, so it stays one commented-out line
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
     return tomli_w.dumps({"x": value}).strip()[len("x = ") :]
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 def _example_section(
