@@ -49,7 +49,12 @@ class LocalStorage:
 
     async def delete(self, names: list[str]) -> None:
         paths = [self._path(n) for n in names]
-        await trio.to_thread.run_sync(lambda: [p.unlink(missing_ok=True) for p in paths])
+        await trio.to_thread.run_sync(self._unlink, paths)
+
+    @staticmethod
+    def _unlink(paths: list[Path]) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.root.rglob("*") if p.is_file())
