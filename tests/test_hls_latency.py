@@ -27,8 +27,21 @@ def test_owncast_levels_are_kept() -> None:
 
 def test_part_targets_per_level() -> None:
     targets = [settings_for_level(level).part_target for level in LEVELS]
-    assert targets == [Fraction(1, 3), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), 1]
+    assert [str(t) for t in targets] == ["167/500", "167/500", "501/1000", "167/250", "501/500"]
+    assert [float(t) for t in targets] == [0.334, 0.334, 0.501, 0.668, 1.002]
     assert targets == sorted(targets)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_part_targets_hold_whole_frames_at_common_rates(level: int) -> None:
+    # Parts fit the nominal number of frames at exact 30 and 29.97 fps and with RTMP's
+    # millisecond timestamps (frames of 33 and 34 ms).
+    target = settings_for_level(level).part_target
+    nominal = {0: Fraction(1, 3), 1: Fraction(1, 3), 2: Fraction(1, 2), 3: Fraction(2, 3)}
+    frames = int(nominal.get(level, Fraction(1)) * 30)
+    assert frames * Fraction(1, 30) <= target
+    assert frames * Fraction(1001, 30000) <= target
+    assert Fraction(round(frames * 1000 / 30) + 1, 1000) <= target
 
 
 @pytest.mark.parametrize(

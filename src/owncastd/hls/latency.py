@@ -5,16 +5,19 @@ Every hold-back value is derived from the segment and part targets, so the RFC 8
 (HOLD-BACK >= 3 x TARGETDURATION, PART-HOLD-BACK >= 3 x PART-TARGET, CAN-SKIP-UNTIL >= 6 x
 TARGETDURATION) hold by construction.
 
-Part targets, and why. hls.js in lowLatencyMode plays PART-HOLD-BACK behind the end of the
-playlist, and a part is listed one part target after its first frame was captured, so glass to
-glass is about encoder delay (~0.2 s with x264 zerolatency) + 1 part (publication) + 3 parts
-(hold-back) + network:
-  level 0 and 1: 1/3 s -> 0.2 + 4/3 ~= 1.5 s. Ten frames at 30 fps, eight at 24/25, so a part
-                 is whole frames and at least 85 % of the target at every common frame rate.
-  level 2:       1/2 s -> 0.2 + 2.0 ~= 2.2 s: the default trades a few hundred ms for half the
-                 playlist reloads and part requests of the lower levels.
-  level 3:       2/3 s -> ~2.9 s;  level 4: 1 s -> ~4.2 s (the levels for poor networks).
+Part targets, and why. hls.js in lowLatencyMode plays PART-HOLD-BACK (3 part targets) behind the
+end of the playlist, and a part is listed one part target after its first frame was captured, so
+glass to glass is about encoder delay (~0.2 s with x264 zerolatency) + 4 part targets + network:
+  level 0 and 1: ~1/3 s -> ~1.5 s. Ten frames at 30 fps, eight at 24/25, so a part is whole
+                 frames and at least 85 % of the target at every common frame rate.
+  level 2:       ~1/2 s -> ~2.2 s: the default trades a few hundred ms for half the playlist
+                 reloads and part requests of the lower levels.
+  level 3:       ~2/3 s -> ~2.9 s;  level 4: ~1 s -> ~4.2 s (the levels for poor networks).
 A shorter target than 1/3 s gives little (the encoder and RTT dominate) and multiplies requests.
+Each target has 0.2 % of slack (0.334, 0.501, 0.668, 1.002 s): RTMP timestamps are whole
+milliseconds (ten 30 fps frames last 333 or 334 ms) and 29.97 fps frames are 0.1 % long, and a
+part may never exceed its target, so without the slack the tenth frame would not fit and parts
+would drift off the keyframes (no INDEPENDENT parts, a sliver of a part before each segment end).
 """
 
 from __future__ import annotations
@@ -87,12 +90,10 @@ def _exact(value: Fraction | int | float | str) -> Fraction:
 
 # Owncast release v0.0.8 to v0.2.x: (segment seconds, segments in the playlist).
 _OWNCAST_LEVELS: tuple[tuple[int, int], ...] = ((1, 3), (2, 2), (3, 3), (4, 3), (5, 4))
-_PART_TARGETS: tuple[Fraction, ...] = (
-    Fraction(1, 3),
-    Fraction(1, 3),
-    Fraction(1, 2),
-    Fraction(2, 3),
-    Fraction(1),
+_PART_SLACK = Fraction(1002, 1000)
+_PART_TARGETS: tuple[Fraction, ...] = tuple(
+    nominal * _PART_SLACK
+    for nominal in (Fraction(1, 3), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(1))
 )
 LEVELS: tuple[int, ...] = tuple(range(len(_OWNCAST_LEVELS)))
 
