@@ -359,14 +359,34 @@ def test_gop_2s_at_level_0_cuts_without_keyframes_and_recovers() -> None:
     check(h)
     durations = [e.duration for e in h.segments]
     assert max(durations) < Fraction(3, 2)
-    independent = [e.independent for e in h.segments]
-    assert False in independent
-    # Every keyframe still starts a segment.
-    starts = list(itertools.accumulate([Fraction(0), *durations]))
-    keyframes = {Fraction(2 * i) for i in range(10)}
+    assert not all(e.independent for e in h.segments)
+    check_keyframe_starts(h, Fraction(2))
+
+
+@pytest.mark.parametrize(
+    ("level", "gop", "shortest"),
+    [(0, Fraction(3, 2), Fraction(1, 2)), (2, Fraction(8), Fraction(2)), (2, 4, 1)],
+)
+def test_long_gops_give_no_slivers(level: int, gop: Fraction, shortest: Fraction) -> None:
+    # A GOP longer than the target duration allows: segments end at part boundaries once
+    # long enough, so the piece before each keyframe is not a frame or two.
+    h = Harness(settings(level)).feed(stream(40, keyframe=every(gop)))
+    check(h)
+    check_keyframe_starts(h, gop)
+    # The first GOP's length is not known until its end, so judge from the second one on.
+    durations = [e.duration for e in h.segments]
+    first_known = next(i for i, e in enumerate(h.segments) if i and e.independent)
+    assert min(durations[first_known:]) >= shortest, durations
+
+
+def check_keyframe_starts(h: Harness, gop: Fraction) -> None:
+    """Every keyframe starts a segment, and exactly those segments are independent."""
+    durations = [e.duration for e in h.segments]
+    starts = list(itertools.accumulate([Fraction(0), *durations]))[:-1]
+    for start, segment in zip(starts, h.segments, strict=True):
+        assert segment.independent == (start % gop == 0), (start, segment)
+    keyframes = {gop * i for i in range(int(starts[-1] / gop) + 1)}
     assert keyframes <= set(starts)
-    for start, flag in zip(starts, independent, strict=False):
-        assert flag == (start in keyframes)
 
 
 def test_irregular_gops() -> None:

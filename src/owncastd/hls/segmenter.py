@@ -234,6 +234,8 @@ class Segmenter:
         self._init_count = 0
         self._init_name = ""
         self._init_data = b""
+        # Init segment name -> how many kept segments use it (it is deleted when unused).
+        self._live_inits: dict[str, int] = {}
         self._set_tracks(video, audio)
 
         self._ended = False
@@ -266,7 +268,6 @@ class Segmenter:
         self._retired: deque[_SegmentRecord] = deque()
         self._longest_window = 0
         self._discontinuity_sequence = 0
-        self._live_inits: dict[str, int] = {self._init_name: 0}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -393,6 +394,7 @@ class Segmenter:
             name = f"{self._prefix}init-{self._init_count}.mp4"
             self._init_count += 1
             self._init_name, self._init_data = name, data
+            self._live_inits[name] = 0
             self._events.append(InitReady(name, data))
 
     def _restart(self) -> None:
@@ -413,7 +415,6 @@ class Segmenter:
         self._open.independent = True
         self._open.discontinuity = self._discontinuity_pending
         self._open.map_name = self._init_name
-        self._live_inits[self._init_name] = self._live_inits.get(self._init_name, 0)
         self._discontinuity_pending = False
 
     def _flush(self) -> None:
@@ -591,20 +592,40 @@ class Segmenter:
                     self._close_segment()
                 return
             if edge > limit and limit < start + part:
-                # No keyframe in time: end the segment at the limit (RFC 8216bis 4.4.3.1).
-                end = self._boundary(start + 1, limit)
-                self._close_part(limit if end is None else end)
+                # No keyframe in time: end the segment without one (RFC 8216bis 4.4.3.1), at
+                # the last part boundary if it has parts, else at the last sample before it.
+                if start == self._open.start:
+                    end = self._boundary(start + 1, limit)
+                    self._close_part(limit if end is None else end)
                 self._close_segment()
                 continue
             if edge - start >= part:
                 end = self._boundary(start + self._min_part_ticks, start + part)
                 self._close_part(start + part if end is None else end)
+                if self._keyframe_too_late():
+                    self._close_segment()
                 continue
             estimate = self._next_duration()
             if boundary and edge - start >= self._min_part_ticks and edge - start + estimate > part:
                 # The next sample cannot fit: publish now rather than one frame later.
                 self._close_part(edge)
+                if self._keyframe_too_late():
+                    self._close_segment()
             return
+
+    def _keyframe_too_late(self) -> bool:
+        """Whether a segment that is long enough should end at this part boundary, because the
+        next keyframe (as the GOP so far predicts it) would come after the segment limit.
+
+        Cutting here rather than at the limit avoids a sliver of a segment before a keyframe
+        that lands just past the limit.
+        """
+        if self._video is None or self._gop is None or self._last_keyframe is None:
+            return False
+        if self._part_start - self._open.start < self._segment_ticks:
+            return False
+        expected = self._last_keyframe + self._gop
+        return expected > self._open.start + self._max_segment_ticks
 
     def _next_duration(self) -> int:
         if self._video is not None:
