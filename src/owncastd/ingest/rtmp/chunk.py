@@ -336,6 +336,18 @@ class ChunkWriter:
         fmt: int | None = None,
         extended_continuations: bool = True,
     ) -> bytes:
+        return b"".join(
+            self.write_chunks(message, fmt=fmt, extended_continuations=extended_continuations)
+        )
+
+    def write_chunks(
+        self,
+        message: Message,
+        *,
+        fmt: int | None = None,
+        extended_continuations: bool = True,
+    ) -> list[bytes]:
+        """The message as separate chunks, so chunks of different streams can be interleaved."""
         timestamp = message.timestamp
         if not 0 <= timestamp <= TIMESTAMP_MASK:
             raise LocalProtocolError(f"timestamp {timestamp} is not a 32-bit value")
@@ -365,29 +377,28 @@ class ChunkWriter:
         field = delta  # the absolute timestamp for type 0, else the delta
         extended = field >= _EXTENDED
 
-        out = bytearray(encode_basic_header(fmt, csid))
+        header = bytearray(encode_basic_header(fmt, csid))
         if fmt <= 2:
-            out += min(field, _EXTENDED).to_bytes(3, "big")
+            header += min(field, _EXTENDED).to_bytes(3, "big")
         if fmt <= 1:
-            out += length.to_bytes(3, "big")
-            out.append(message.type_id)
+            header += length.to_bytes(3, "big")
+            header.append(message.type_id)
         if fmt == 0:
-            out += message.stream_id.to_bytes(4, "little")
+            header += message.stream_id.to_bytes(4, "little")
         ext = field.to_bytes(4, "big") if extended else b""
-        out += ext
+        header += ext
         continuation = encode_basic_header(3, csid)
         if extended_continuations:
             continuation += ext
         payload = message.payload
         size = self._chunk_size
-        out += payload[:size]
+        chunks = [bytes(header) + payload[:size]]
         for offset in range(size, length, size):
-            out += continuation
-            out += payload[offset : offset + size]
+            chunks.append(continuation + payload[offset : offset + size])
         self._streams[csid] = _OutStream(
             message.stream_id, message.type_id, length, timestamp, delta
         )
-        return bytes(out)
+        return chunks
 
 
 class TimestampUnwrapper:
