@@ -91,7 +91,7 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == f"owncastd: {bad}:3: server.bogus: unknown key (known here: data_dir, http_address, http_port, public_url, rtmp_address, rtmp_port)"
+        == f"owncastd: {bad}:3: server.bogus: unknown key (known here: data_dir, http_address, http_port, public_url, rtmp_address, rtmp_port, web_dir)"
     )
     assert "Traceback" not in result.stderr
 
