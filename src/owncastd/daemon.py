@@ -30,6 +30,7 @@ from owncastd.db import DB_FILE_NAME, Database
 from owncastd.events import ConfigReloaded, EventBus
 from owncastd.services import Services
 from owncastd.settings import Settings, replace_data_dir
+from owncastd.viewers import ViewerService
 from owncastd.webserver.app import create_app
 
 log = logs.get_logger("owncastd.daemon")
@@ -203,7 +204,14 @@ class Daemon:
         except BaseException:
             lock.release()
             raise
-        services = Services(settings=settings, db=db, bus=EventBus(), broadcaster=Broadcaster(db))
+        bus = EventBus()
+        services = Services(
+            settings=settings,
+            db=db,
+            bus=bus,
+            broadcaster=Broadcaster(db),
+            viewers=ViewerService(db, bus),
+        )
         return services, lock, http, rtmp, first
 
     async def run(self) -> int:
@@ -218,6 +226,7 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._signals, services)
                 await nursery.start(systemd.watchdog)
+                await nursery.start(services.viewers.run)
                 await nursery.start(self._web, services, http_sock)
                 # The RTMP socket is held so the port is ours; the ingest service takes it over.
                 self._rtmp_sock = rtmp_sock

@@ -8,6 +8,7 @@ from owncastd.broadcast import Broadcaster
 from owncastd.db import Database
 from owncastd.events import EventBus
 from owncastd.settings import Settings
+from owncastd.viewers import ViewerService
 
 
 @dataclass
@@ -16,3 +17,4 @@ class Services:
     db: Database
     bus: EventBus
     broadcaster: Broadcaster
+    viewers: ViewerService
