@@ -28,8 +28,13 @@ from owncastd import config as cfg
 from owncastd.broadcast import Broadcaster
 from owncastd.db import DB_FILE_NAME, Database
 from owncastd.events import ConfigReloaded, EventBus
+from owncastd.hls.latency import settings_for_level
+from owncastd.hls.store import HLSStore, RenditionOutput
+from owncastd.ingest.server import IngestServer
 from owncastd.services import Services
 from owncastd.settings import Settings, replace_data_dir
+from owncastd.storage.base import StorageWriter
+from owncastd.storage.local import LocalStorage
 from owncastd.viewers import ViewerService
 from owncastd.webserver.app import create_app
 
@@ -174,6 +179,19 @@ def banner(
     return "\n".join(lines)
 
 
+def build_hls(config: cfg.Config, broadcaster: Broadcaster) -> HLSStore:
+    """The HLS renditions, their storage, and the broadcaster output that feeds them."""
+    latency = settings_for_level(
+        config.video.latency_level, parts_enabled=config.video.low_latency_parts
+    )
+    writer = StorageWriter(LocalStorage(config.data_path / "hls"))
+    store = HLSStore(latency, writer)
+    # Until the encoder lands, one rendition passes the source through.
+    source = store.set_ladder([("source", None)])[0]
+    broadcaster.add_output_factory(lambda _broadcast: RenditionOutput(source))
+    return store
+
+
 class Daemon:
     def __init__(self, config_path: Path | None, overrides: Overrides) -> None:
         self.config_path = config_path
@@ -205,12 +223,14 @@ class Daemon:
             lock.release()
             raise
         bus = EventBus()
+        broadcaster = Broadcaster(db, bus)
         services = Services(
             settings=settings,
             db=db,
             bus=bus,
-            broadcaster=Broadcaster(db),
+            broadcaster=broadcaster,
             viewers=ViewerService(db, bus),
+            hls=build_hls(settings.current, broadcaster),
         )
         return services, lock, http, rtmp, first
 
@@ -227,9 +247,10 @@ class Daemon:
                 await nursery.start(self._signals, services)
                 await nursery.start(systemd.watchdog)
                 await nursery.start(services.viewers.run)
+                if services.hls.writer is not None:
+                    await nursery.start(services.hls.writer.run)
+                await nursery.start(IngestServer(services, rtmp_sock).run)
                 await nursery.start(self._web, services, http_sock)
-                # The RTMP socket is held so the port is ours; the ingest service takes it over.
-                self._rtmp_sock = rtmp_sock
                 systemd.ready()
                 log.info(
                     "ready",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from owncastd.broadcast import Broadcaster
 from owncastd.db import Database
 from owncastd.events import EventBus
+from owncastd.hls.store import HLSStore
 from owncastd.settings import Settings
 from owncastd.viewers import ViewerService
 
@@ -18,3 +19,4 @@ class Services:
     bus: EventBus
     broadcaster: Broadcaster
     viewers: ViewerService
+    hls: HLSStore

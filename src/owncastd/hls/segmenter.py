@@ -314,8 +314,9 @@ class Segmenter:
         Media restarts at the next keyframe with its own timestamps; a new init segment is made
         when the configurations changed.
         """
-        if self._ended:
-            raise RuntimeError("the stream has ended")
+        # A publisher that comes back after the stream ended resumes the same playlist: players
+        # that have not seen ENDLIST yet carry on across the discontinuity.
+        self._ended = False
         self._restart()
         self._set_tracks(video, audio)
         return self.events()

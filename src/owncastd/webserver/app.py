@@ -7,7 +7,7 @@ from quart_trio import QuartTrio
 
 from owncastd.services import Services
 from owncastd.webserver.auth import AdminAuth
-from owncastd.webserver.routes import pages, public, viewer_api
+from owncastd.webserver.routes import admin, hls, pages, public, viewer_api
 
 MAX_BODY = 1 << 20
 
@@ -20,6 +20,8 @@ def create_app(services: Services) -> QuartTrio:
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(public.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(hls.bp)
     app.register_blueprint(viewer_api.bp)
     app.register_blueprint(pages.bp)
 
