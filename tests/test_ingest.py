@@ -3,6 +3,7 @@ and hostile peers. Each hostile case ends with the daemon still accepting a good
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -346,10 +347,9 @@ def test_hostile_input_leaves_the_daemon_serving(shared_daemon: Daemon, case: st
     raw = RawPublisher(shared_daemon.rtmp_port)
     raw.handshake()
     raw.send(raw.client.connect("live"))
-    try:
+    # The server may close before it has read everything: that is a fine answer too.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         raw.send(HOSTILE[case](raw.client))
-    except (BrokenPipeError, ConnectionResetError):
-        pass
     assert raw.closed_by_server(12), f"{case}: the daemon kept a broken connection open"
     raw.close()
     good_publish_still_works(shared_daemon)
