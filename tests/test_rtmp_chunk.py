@@ -142,6 +142,16 @@ def test_continuations_without_extended_timestamp_are_read_too() -> None:
     assert read_all(ChunkReader(), data) == [Message(4, VIDEO, 1, 0x1234567, payload)]
 
 
+def test_short_last_continuation_without_extended_timestamp_does_not_stall() -> None:
+    # Two payload bytes after the last continuation header, nothing more on the wire: they
+    # cannot be the repeated timestamp, so the message completes without waiting.
+    payload = b"p" * 128 + b"zz"
+    data = ChunkWriter().write(
+        Message(4, VIDEO, 1, 0x1234567, payload), extended_continuations=False
+    )
+    assert read_all(ChunkReader(), data) == [Message(4, VIDEO, 1, 0x1234567, payload)]
+
+
 def test_type3_new_message_with_extended_delta() -> None:
     writer = ChunkWriter()
     messages = [Message(4, VIDEO, 1, t, b"m" * 5) for t in (0, 0x2000000, 0x4000000, 0x6000000)]

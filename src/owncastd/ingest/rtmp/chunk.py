@@ -204,14 +204,21 @@ class ChunkReader:
             extended = field == _EXTENDED
         ext_value = 0
         end = header_end
-        if extended:
+        if extended and continuing:
+            # Continuation chunks repeat the extended timestamp (FFmpeg, librtmp, OBS); some
+            # writers leave it out, and then the next bytes differ from it and are payload.
+            # Wait for more only while what is here could still be the repeat.
+            repeat = stream.ext_value.to_bytes(4, "big")
+            here = bytes(buf[end : end + 4])
+            if here == repeat:
+                end += 4
+            elif len(here) < 4 and repeat.startswith(here):
+                return None
+        elif extended:
             if len(buf) < end + 4:
                 return None
             ext_value = int.from_bytes(buf[end : end + 4], "big")
-            # Continuation chunks repeat the extended timestamp (FFmpeg, librtmp, OBS); some
-            # writers leave it out, and then these four bytes differ and are payload.
-            if not continuing or ext_value == stream.ext_value:
-                end += 4
+            end += 4
 
         if continuing:
             self._pos = end
