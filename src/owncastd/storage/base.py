@@ -6,12 +6,17 @@ request; `check_name` still refuses anything that could leave the storage root.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Protocol
 
 import trio
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}){0,3}")
+
+
+ERROR_LOG_INTERVAL = 60.0
+"""Seconds between repeated log lines about the same kind of storage failure."""
 
 
 class StorageError(Exception):
@@ -87,7 +92,9 @@ class StorageWriter:
         log = get_logger("owncastd.storage")
         await self.storage.start()
         task_status.started()
-        last_error = ""
+        # One line per kind of failure (then at most one a minute), not one per segment: on a
+        # full disk the small playlist writes still succeed between the failing segments.
+        last_kind, last_logged = "", -math.inf
         async for op, name, payload in self._receive:
             try:
                 if op == "put":
@@ -97,15 +104,16 @@ class StorageWriter:
                 else:
                     assert isinstance(payload, list)
                     await self.storage.delete(payload)
-                last_error = ""
             except (OSError, StorageError) as exc:
                 self.failed += 1
-                message = str(exc)
-                if message != last_error:  # one line per new kind of failure, not per segment
+                kind = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                now = trio.current_time()
+                if kind != last_kind or now - last_logged >= ERROR_LOG_INTERVAL:
                     log.error(
-                        "storage write failed",
+                        "storage write failed; players are still served from memory",
                         storage=self.storage.name,
                         object=name,
-                        error=message,
+                        error=str(exc),
+                        failed_so_far=self.failed,
                     )
-                last_error = message
+                    last_kind, last_logged = kind, now

@@ -27,10 +27,16 @@ class LocalStorage:
         await trio.to_thread.run_sync(self._clear)
 
     def _clear(self) -> None:
-        """Files from an earlier run would be served as if live: remove them."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        """Files from an earlier run would be served as if live: remove them.
+
+        The root itself stays: it may be a mount point (a tmpfs for HLS is common).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        for entry in self.root.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
 
     async def put(self, name: str, data: bytes) -> None:
         await trio.to_thread.run_sync(self._write, self._path(name), data)
