@@ -1,1 +1,1 @@
-"""Fuzz targets for the RTMP core, their seed corpus, and a scripted RTMP client they share."""
+"""Fuzz targets, their seed corpora (corpus/<target>/), and the scripted RTMP client they share."""

@@ -76,22 +76,6 @@ class StreamState(enum.Enum):
     PUBLISHING = enum.auto()
 
 
-# Commands valid once the connection is up; anything else after connect is ignored politely
-# (FFmpeg treats an `_error` answer to e.g. getStreamLength as fatal, so silence is kinder).
-_IGNORED_COMMANDS = frozenset(
-    {
-        "getStreamLength",
-        "checkBandwidth",
-        "_checkbw",
-        "onBWDone",
-        "_result",
-        "_error",
-        "receiveAudio",
-        "receiveVideo",
-    }
-)
-
-
 def _preview(text: str) -> str:
     return repr(text if len(text) <= 64 else text[:64] + "...")
 
@@ -412,7 +396,8 @@ class RTMPConnection:
                 "NetStream.Play.Failed",
                 "this server takes streams, it does not play them over RTMP",
             )
-        # Everything else (getStreamLength, checkBandwidth, ...) is ignored politely.
+        # getStreamLength, checkBandwidth and unknown commands get no answer: FFmpeg treats an
+        # `_error` reply to a call it made as fatal, and no reply as "not supported".
 
     def _connect(self, command: msg.Command) -> None:
         properties = command.command_object
