@@ -31,6 +31,7 @@ from owncastd.events import ConfigReloaded, EventBus
 from owncastd.hls.latency import settings_for_level
 from owncastd.hls.store import HLSStore, RenditionOutput
 from owncastd.ingest.server import IngestServer
+from owncastd.media.thumbnails import ThumbnailService
 from owncastd.services import Services
 from owncastd.settings import Settings, replace_data_dir
 from owncastd.storage.base import StorageWriter
@@ -247,6 +248,9 @@ class Daemon:
                 await nursery.start(self._signals, services)
                 await nursery.start(systemd.watchdog)
                 await nursery.start(services.viewers.run)
+                thumbnails = ThumbnailService(config.data_path)
+                services.broadcaster.add_output_factory(thumbnails.output_for)
+                await nursery.start(thumbnails.run)
                 if services.hls.writer is not None:
                     await nursery.start(services.hls.writer.run)
                 await nursery.start(IngestServer(services, rtmp_sock).run)
