@@ -1,0 +1,95 @@
+"""A browser smoke test: the viewer page in headless Chromium plays a live stream with hls.js.
+
+Playwright drives Debian's Chromium (never a downloaded browser). The page sets
+`window.owncastd = {state, hls}`; the test waits for `live`, then checks that the video's
+currentTime advances and that hls.js runs in low-latency mode. A screenshot is kept in
+`test-artifacts/` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import owncastd.webserver
+from tests.daemon import Daemon
+from tests.publishers import ffmpeg_publisher, stop
+from tests.syspkg import in_ci, require_binary
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+STATIC_INDEX = Path(owncastd.webserver.__file__).parent / "static" / "index.html"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    chromium = require_binary("chromium", "chromium")
+    if not STATIC_INDEX.exists():
+        message = (
+            f"the viewer page is not built ({STATIC_INDEX} is missing): "
+            "run `cd web && npm ci && npm run build` (or `make web`)"
+        )
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_viewer_page_plays_the_live_stream_with_hls_js(browser: object, daemon: Daemon) -> None:
+    require_binary("ffmpeg", "ffmpeg")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.goto(daemon.url + "/")
+    page.wait_for_function("window.owncastd && window.owncastd.state === 'offline'")
+
+    publisher = ffmpeg_publisher(daemon.rtmp_url, 60, realtime=True, size="640x360")
+    try:
+        # The page polls /api/status every 5 s; then hls.js loads and plays.
+        page.wait_for_function("window.owncastd.state === 'live'", timeout=20_000)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video');"
+            " return v && v.currentTime > 0.5 && !v.paused; }",
+            timeout=20_000,
+        )
+        before = page.evaluate("document.querySelector('video').currentTime")
+        time.sleep(3)
+        after = page.evaluate("document.querySelector('video').currentTime")
+        assert after - before >= 2.0, (before, after, console[-20:])
+
+        hls = page.evaluate(
+            "() => { const h = window.owncastd.hls; return h && {"
+            " lowLatencyMode: h.lowLatencyMode, latency: h.latency,"
+            " partTarget: h.latestLevelDetails ? h.latestLevelDetails.partTarget : null,"
+            " canBlockReload: h.latestLevelDetails ? h.latestLevelDetails.canBlockReload : null"
+            " }; }"
+        )
+        assert hls is not None, console[-20:]
+        assert hls["lowLatencyMode"] is True
+        # hls.js read the LL-HLS tags: parts and blocking reload at the default level.
+        assert hls["partTarget"] and 0.4 < hls["partTarget"] < 0.6, hls
+        assert hls["canBlockReload"] is True, hls
+        assert 0 < hls["latency"] < 6, hls
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-playback.png"))
+    finally:
+        stop(publisher)
