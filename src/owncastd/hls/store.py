@@ -9,6 +9,7 @@ gets a copy through a bounded queue, so a slow disk never holds up the packet pa
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -134,8 +135,12 @@ class Rendition:
                     writer.delete_nowait(
                         [f"{self.index}/{n}" for n in event.names if not _is_part(n)]
                     )
-        if writer is not None and self.segmenter is not None:
-            writer.put_nowait(f"{self.index}/stream.m3u8", self.render(skip=False).encode())
+        if (
+            writer is not None
+            and self.segmenter is not None
+            and any(isinstance(e, SegmentReady) for e in events)
+        ):
+            writer.put_nowait(f"{self.index}/stream.m3u8", self.render_for_storage().encode())
         self.store.changed()
 
     # -- read by the HTTP routes ---------------------------------------------------------------
@@ -155,6 +160,23 @@ class Rendition:
 
     def render(self, *, skip: bool) -> str:
         return pl.render_media(self.playlist(), skip=skip)
+
+    def render_for_storage(self) -> str:
+        """The playlist storage keeps: whole segments only (parts are served from memory), so a
+        CDN or a plain web server in front of the storage can serve it as classic HLS."""
+        live = self.playlist()
+        plain = dataclasses.replace(
+            live,
+            segments=tuple(dataclasses.replace(s, parts=()) for s in live.segments),
+            open_segment=None,
+            part_target=None,
+            preload_hint=None,
+            rendition_reports=(),
+            server_control=pl.ServerControl(
+                can_block_reload=False, hold_back=live.server_control.hold_back
+            ),
+        )
+        return pl.render_media(plain)
 
     def codecs(self) -> tuple[str, ...]:
         return tuple(c.codec_string for c in (self.video, self.audio) if c is not None)
