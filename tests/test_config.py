@@ -132,3 +132,10 @@ def test_config_init_writes_the_example_and_never_overwrites(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "already exists; not overwritten" in result.stderr
     assert (tmp_path / "new.toml").read_text() == "# mine\n"
+
+
+def test_configuration_doc_lists_every_key() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    start, end = "<!-- keys:start -->\n", "<!-- keys:end -->"
+    section = text[text.index(start) + len(start) : text.index(end)]
+    assert section == cfg.reference_markdown(), "regenerate the key table from config.reference_markdown()"

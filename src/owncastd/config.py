@@ -347,7 +347,12 @@ def _type_name(tp: Any) -> str:
         return "one of " + ", ".join(json.dumps(a) for a in typing.get_args(tp))
     if origin is list:
         inner = typing.get_args(tp)[0]
-        return "an array of tables" if is_section(inner) else f"an array of {_type_name(inner)}s"
+        plural = {str: "strings", int: "integers", bool: "booleans", float: "numbers"}
+        return (
+            "an array of tables"
+            if is_section(inner)
+            else f"an array of {plural.get(inner, str(inner))}"
+        )
     if origin is dict:
         inner = _type_name(typing.get_args(tp)[1]).removeprefix("a ").removeprefix("an ")
         return f"a table of {inner}s"
@@ -699,3 +704,39 @@ def _example_item(cls: type, name: str, item: Any) -> list[str]:
         lines.append(f"#   {f.metadata.get('doc', '')}")
         lines.append(f"# {f.name} = {_toml_value(to_plain(getattr(item, f.name)))}")
     return lines
+
+
+def reference_markdown() -> str:
+    """The key reference for docs/configuration.md: every key, its type, default and meaning."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    tables: list[tuple[str, type]] = []
+    for path in leaf_paths():
+        tp, f = field_of(path)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        else:
+            default = f.default_factory()  # type: ignore[operator]
+        plain = to_plain(default)
+        text = json.dumps(plain) if isinstance(plain, list | dict) else _toml_value(plain)
+        value = text.replace("|", "\\|")
+        kind = _type_name(tp).replace("|", "\\|")
+        doc = str(f.metadata.get("doc", "")).replace("|", "\\|")
+        rows.append(f"| `{path}` | {kind} | `{value}` | {doc} |")
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if inner is not None and is_section(inner):
+            tables.append((path, inner))
+    for path, cls in tables:
+        rows += [
+            "",
+            f"Each table in `{path}`:",
+            "",
+            "| key | type | default | meaning |",
+            "|---|---|---|---|",
+        ]
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
+            doc = str(f.metadata.get("doc", "")).replace("|", "\\|")
+            rows.append(
+                f"| `{f.name}` | {_type_name(_hints(cls)[f.name])} | `{_toml_value(default)}` | {doc} |"
+            )
+    return "\n".join(rows) + "\n"
