@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 NPM ?= npm
 
-.PHONY: serve test venv install install-test web lint typecheck pytest clean
+.PHONY: serve test venv install install-test web lint typecheck pytest clean regen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,9 @@ test: install-test web lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/owncastd/webserver/static
+
+# Rewrite the files generated from the config schema: owncastd.toml.example and the key table
+# in docs/configuration.md (tests/test_config.py checks both are current).
+regen: venv
+	$(BIN)/python -c "from owncastd.config import example_toml; open('owncastd.toml.example', 'w').write(example_toml())"
+	$(BIN)/python -c "import re, owncastd.config as c; p = 'docs/configuration.md'; t = open(p).read(); s, e = '<!-- keys:start -->\n', '<!-- keys:end -->'; open(p, 'w').write(t[: t.index(s) + len(s)] + c.reference_markdown() + t[t.index(e) :])"

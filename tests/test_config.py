@@ -20,7 +20,7 @@ def uncomment(text: str) -> str:
 
 def test_example_file_is_current_and_loads_to_defaults() -> None:
     text = (ROOT / "owncastd.toml.example").read_text(encoding="utf-8")
-    assert text == cfg.example_toml(), "regenerate owncastd.toml.example from config.example_toml()"
+    assert text == cfg.example_toml(), "run `make regen` to rewrite owncastd.toml.example"
     assert cfg.parse(text).config == cfg.Config()
 
 
@@ -138,4 +138,4 @@ def test_configuration_doc_lists_every_key() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     start, end = "<!-- keys:start -->\n", "<!-- keys:end -->"
     section = text[text.index(start) + len(start) : text.index(end)]
-    assert section == cfg.reference_markdown(), "regenerate the key table from config.reference_markdown()"
+    assert section == cfg.reference_markdown(), "run `make regen` to rewrite the key table"
