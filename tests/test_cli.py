@@ -91,7 +91,8 @@ def test_first_start_credentials_then_show_credentials(
 
     # A second start generates nothing new.
     d.start()
-    assert d.get("/api/admin/status", auth=("admin", password)).status_code in (200, 404)
+    assert d.get("/api/admin/status", auth=("admin", password)).status_code == 200
+    assert d.get("/api/admin/status", auth=("admin", "not-it")).status_code == 401
     assert d.stop() == 0
     assert d.log().count("generated now") == 2  # the two lines of the first start only
 
