@@ -9,7 +9,7 @@ fragment by the system time (ms) at which its first frame arrived, and the page 
 position inside the playing fragment. Both clocks start at the server's ingest (encoder delay
 is not counted, for either) and everything runs on one machine, so no clock offset applies.
 
-    .venv/bin/python bench/latency.py [--seconds 30] [--warmup 10] [--no-nginx]
+    .venv/bin/python bench/latency.py [--seconds 30] [--warmup 10] [--levels 2,0] [--no-nginx]
 """
 
 from __future__ import annotations
@@ -211,6 +211,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10, help="seconds of play before it")
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--levels", default="2,0", help="owncastd latency levels to measure")
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument(
         "--catch-up",
@@ -228,15 +229,14 @@ def main() -> None:
     nginx: Nginx | None = None
     publisher = None
     try:
-        level2 = Owncastd(work / "level2", "\n[video]\nlatency_level = 2\n").start()
-        processes.append(level2)
-        level0 = Owncastd(work / "level0", "\n[video]\nlatency_level = 0\n").start()
-        processes.append(level0)
-        targets = [
-            ("owncastd level 2 (default)", level2.url + "/hls/stream.m3u8", "pdt"),
-            ("owncastd level 0 (lowest)", level0.url + "/hls/stream.m3u8", "pdt"),
-        ]
-        urls = [level2.rtmp_url, level0.rtmp_url]
+        targets = []
+        urls = []
+        for level in (int(v) for v in args.levels.split(",")):
+            daemon = Owncastd(work / f"level{level}", f"\n[video]\nlatency_level = {level}\n")
+            processes.append(daemon.start())
+            name = f"owncastd level {level}" + {2: " (default)", 0: " (lowest)"}.get(level, "")
+            targets.append((name, daemon.url + "/hls/stream.m3u8", "pdt"))
+            urls.append(daemon.rtmp_url)
         if not args.no_nginx:
             nginx = Nginx(work / "nginx").start()
             targets.append(("nginx-rtmp HLS (1 s fragments)", nginx.playlist, "name"))
