@@ -3,7 +3,7 @@ import type { PlaybackMetrics, Status, Variant, WebConfig } from './types';
 
 const DEFAULT_TIMEOUT_MS = 8000;
 
-async function request(path: string, init: RequestInit = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Response> {
+export async function request(path: string, init: RequestInit = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Response> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
