@@ -219,11 +219,20 @@ class ChatConfig:
 
     disabled: bool = _f(False, "Turn chat off.")
     join_messages: bool = _f(True, "Announce users joining and leaving.")
-    established_user_mode: bool = _f(False, "Only users registered for a while may chat.")
+    established_user_mode: bool = _f(
+        False, "Only users registered at least 15 minutes ago (and moderators) may chat."
+    )
     forbidden_usernames: list[str] = _f(
-        ["owncast", "operator", "admin", "system"], "Display names nobody may take."
+        ["owncast", "operator", "admin", "system"],
+        "Words no display name may contain (case-insensitive).",
+    )
+    suggested_usernames: list[str] = _f(
+        [], "Names new chat users get at random; empty: a random adjective and animal."
     )
     max_message_length: int = _f(500, "Longest chat message body in characters.", lo=1, hi=100_000)
+    message_retention_hours: int = _f(
+        168, "Chat messages older than this are deleted; 0 keeps them forever.", lo=0, hi=876_000
+    )
 
 
 @dataclass(frozen=True, slots=True)
