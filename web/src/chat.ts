@@ -197,6 +197,8 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
     if (!usable) settings.hidden = true;
     const bytes = chatPayloadBytes(textarea.value.trim());
     const limit = maxPayload(config?.maxSocketPayloadSize);
+    // Every character is at least one byte, so this many characters is an upper bound; bytes decide.
+    textarea.maxLength = Math.max(1, limit - chatPayloadBytes(''));
     const left = limit - bytes;
     counter.textContent = left < 0 ? `${-left} too long` : left < 100 ? `${left} left` : '';
     counter.dataset.over = String(left < 0);
