@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 NPM ?= npm
 
-.PHONY: serve test venv install install-test web lint typecheck pytest clean regen
+.PHONY: serve test venv install install-test web webtest lint typecheck pytest clean regen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,11 @@ typecheck:
 pytest:
 	$(BIN)/python -m pytest
 
-test: install-test web lint typecheck pytest
+webtest:
 	@if [ -f web/package.json ]; then cd web && $(NPM) test --silent && $(NPM) run --silent size; fi
+
+# pytest runs last, so its summary is the run's closing line.
+test: install-test web lint typecheck webtest pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache src/owncastd/webserver/static
