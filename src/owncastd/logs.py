@@ -77,6 +77,7 @@ def setup(level: str = "info", fmt: Literal["auto", "plain", "rich"] = "auto") -
     use_rich = fmt == "rich" or (fmt == "auto" and sys.stderr.isatty())
     handler: logging.Handler
     if use_rich:
+        from rich.highlighter import NullHighlighter
         from rich.logging import RichHandler
 
         class _RichContext(RichHandler):
@@ -87,7 +88,9 @@ def setup(level: str = "info", fmt: Literal["auto", "plain", "rich"] = "auto") -
                     record.args = None
                 super().emit(record)
 
-        handler = _RichContext(show_path=False, markup=False, rich_tracebacks=False)
+        handler = _RichContext(
+            show_path=False, markup=False, rich_tracebacks=False, highlighter=NullHighlighter()
+        )
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
