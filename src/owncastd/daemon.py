@@ -26,6 +26,8 @@ from hypercorn.trio import serve as hypercorn_serve
 from owncastd import __version__, credentials, logs, systemd
 from owncastd import config as cfg
 from owncastd.broadcast import Broadcaster
+from owncastd.chat.hub import ChatHub
+from owncastd.chat.protocol import MAX_SOCKET_PAYLOAD_SIZE
 from owncastd.db import DB_FILE_NAME, Database
 from owncastd.events import ConfigReloaded, EventBus
 from owncastd.hls.latency import settings_for_level
@@ -232,6 +234,7 @@ class Daemon:
             broadcaster=broadcaster,
             viewers=ViewerService(db, bus),
             hls=build_hls(settings.current, broadcaster),
+            chat=ChatHub(db, bus, settings, broadcaster),
         )
         return services, lock, http, rtmp, first
 
@@ -253,6 +256,7 @@ class Daemon:
                 await nursery.start(thumbnails.run)
                 if services.hls.writer is not None:
                     await nursery.start(services.hls.writer.run)
+                await nursery.start(services.chat.run)
                 await nursery.start(IngestServer(services, rtmp_sock).run)
                 await nursery.start(self._web, services, http_sock)
                 systemd.ready()
@@ -290,6 +294,8 @@ class Daemon:
         hc.accesslog = None
         hc.errorlog = logging.getLogger("hypercorn.error")
         hc.include_server_header = False
+        # Chat: a frame over twice the payload limit closes the socket (as Owncast does).
+        hc.websocket_max_message_size = 2 * MAX_SOCKET_PAYLOAD_SIZE
         app = create_app(services)
         try:
             await hypercorn_serve(

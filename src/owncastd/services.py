@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from owncastd.broadcast import Broadcaster
+from owncastd.chat.hub import ChatHub
 from owncastd.db import Database
 from owncastd.events import EventBus
 from owncastd.hls.store import HLSStore
@@ -20,3 +21,4 @@ class Services:
     broadcaster: Broadcaster
     viewers: ViewerService
     hls: HLSStore
+    chat: ChatHub

@@ -7,7 +7,7 @@ from quart_trio import QuartTrio
 
 from owncastd.services import Services
 from owncastd.webserver.auth import AdminAuth
-from owncastd.webserver.routes import admin, hls, pages, public, viewer_api
+from owncastd.webserver.routes import admin, chat, chat_admin, hls, pages, public, viewer_api
 
 MAX_BODY = 1 << 20
 
@@ -23,6 +23,8 @@ def create_app(services: Services) -> QuartTrio:
     app.register_blueprint(admin.bp)
     app.register_blueprint(hls.bp)
     app.register_blueprint(viewer_api.bp)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(chat_admin.bp)
     app.register_blueprint(pages.bp)
 
     @app.after_request

@@ -1,0 +1,282 @@
+"""Chat over HTTP and the websocket, in Owncast's shapes.
+
+POST `/api/chat/register`, GET `/ws?accessToken=` (the websocket), GET `/api/chat` (history),
+and the moderator routes (a user token with the MODERATOR scope): POST
+`/api/chat/messagevisibility`, POST `/api/chat/users/setenabled`,
+GET `/api/moderation/chat/user/{userId}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, request, websocket
+
+from owncastd.chat import protocol as p
+from owncastd.chat.hub import ChatHub
+from owncastd.logs import get_logger
+from owncastd.webserver.auth import json_error, services
+
+log = get_logger(__name__)
+
+bp = Blueprint("chat", __name__)
+
+MAX_JSON_BODY = 64 * 1024
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Forwarded-User",
+}
+
+
+def hub() -> ChatHub:
+    chat: ChatHub = services().chat
+    return chat
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def user_unauthorized() -> Response:
+    """Owncast's 401 for a bad, disabled or banned user: plain text."""
+    return Response("Unauthorized", status=401, content_type="text/plain")
+
+
+async def json_body() -> tuple[dict[str, Any] | None, Response | None]:
+    """The request's JSON object, or the 400 to answer with."""
+    if (request.content_length or 0) > MAX_JSON_BODY:
+        return None, Response(*json_error("request body too large", 413))
+    raw = await request.get_data(cache=False)
+    if len(raw) > MAX_JSON_BODY:
+        return None, Response(*json_error("request body too large", 413))
+    if not raw.strip():
+        return {}, None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None, json_response({"success": False, "message": "invalid JSON"}, 400)
+    if not isinstance(body, dict):
+        return None, json_response({"success": False, "message": "expected a JSON object"}, 400)
+    return body, None
+
+
+def simple(success: bool, message: str) -> Response:
+    """Owncast's `{success, message}` reply: 200, or 400 when it failed."""
+    return json_response({"success": success, "message": message}, 200 if success else 400)
+
+
+# --- registration and history ----------------------------------------------------------------
+
+
+@bp.route("/api/chat/register", methods=["OPTIONS"])
+async def register_options() -> Response:
+    return Response("", status=204, headers=CORS_HEADERS)
+
+
+@bp.post("/api/chat/register")
+async def register() -> Response:
+    body, error = await json_body()
+    if error is not None:
+        return error
+    assert body is not None
+    proposed = request.headers.get("X-Forwarded-User", "")
+    name = body.get("displayName")
+    if isinstance(name, str) and name.strip():
+        proposed = name
+    user, token = hub().register(proposed)
+    response = json_response(
+        {
+            "id": user.id,
+            "accessToken": token,
+            "displayName": user.display_name,
+            "displayColor": user.display_color,
+        }
+    )
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def _token_user() -> p.User | None:
+    """The enabled user of `?accessToken=`, unless their address is banned."""
+    chat = hub()
+    if chat.banned(request.remote_addr or ""):
+        return None
+    user = chat.authenticate(request.args.get("accessToken", ""))
+    if user is None or user.disabled:
+        return None
+    return user
+
+
+@bp.get("/api/chat")
+async def history() -> Response:
+    if _token_user() is None:
+        return user_unauthorized()
+    return json_response(hub().history())
+
+
+# --- the websocket ---------------------------------------------------------------------------
+
+
+class QuartConnection:
+    """A quart websocket as the hub's Connection."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._closed = False
+
+    async def send(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def receive(self) -> str | bytes:
+        data: str | bytes = await self._ws.receive()
+        return data
+
+    async def close(self, code: int) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(RuntimeError):  # closed by the server already
+            await self._ws.close(code)
+
+    def abort(self) -> None:
+        """Close the TCP stream under the websocket, so a send blocked on a peer that stopped
+        reading fails now. hypercorn shields its socket writes from cancellation, so this
+        reaches through its protocol objects to the trio stream; if that chain is not there
+        (another server, HTTP/2), the connection ends when the kernel gives up on the peer."""
+        stream = _transport(self._ws)
+        if stream is None:
+            log.debug("chat: no transport to abort; relying on TCP to end the connection")
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            stream.socket.close()
+
+
+def _transport(ws: Any) -> trio.SocketStream | None:
+    """The trio stream of a quart websocket served by hypercorn over HTTP/1.1, or None."""
+    try:
+        asgi_send = ws._send.args[0]  # quart: partial(send_data, asgi_send)
+        ws_stream = asgi_send.__self__  # hypercorn WSStream.app_send
+        h11 = ws_stream.send.__self__  # H11Protocol.stream_send
+        tcp = h11.send.__self__  # TCPServer.protocol_send
+        stream = tcp.stream
+    except AttributeError:
+        return None
+    return stream if isinstance(stream, trio.SocketStream) else None
+
+
+@bp.websocket("/ws")
+async def chat_socket() -> Response | None:
+    chat = hub()
+    ip = websocket.remote_addr or ""
+    refusal = chat.refusal()
+    if refusal == p.CHAT_DISABLED:
+        return Response(p.CHAT_DISABLED, status=200, content_type="text/plain")
+    if chat.banned(ip):
+        return Response("", status=403)
+    if refusal is not None:
+        log.warning("chat: refusing a connection over the limit", limit=chat.max_clients)
+        return Response(refusal, status=200, content_type="text/plain")
+    token = websocket.args.get("accessToken", "")
+    await websocket.accept()
+    conn = QuartConnection(websocket._get_current_object())  # type: ignore[attr-defined]
+    if not token:
+        await conn.close(1008)
+        return None
+    user = chat.authenticate(token)
+    if user is None or user.disabled:
+        kind = p.ERROR_NEEDS_REGISTRATION if user is None else p.ERROR_USER_DISABLED
+        await websocket.send(p.dumps(p.error_event(kind)))
+        await conn.close(1008)
+        return None
+    await chat.serve(conn, user, ip, websocket.headers.get("User-Agent", ""))
+    return None
+
+
+# --- moderators --------------------------------------------------------------------------------
+
+
+def _moderator() -> p.User | None:
+    user = _token_user()
+    return user if user is not None and user.is_moderator else None
+
+
+async def update_visibility() -> Response:
+    body, error = await json_body()
+    if error is not None:
+        return error
+    assert body is not None
+    ids, visible = body.get("idArray"), body.get("visible")
+    if (
+        not isinstance(ids, list)
+        or not all(isinstance(i, str) for i in ids)
+        or not isinstance(visible, bool)
+    ):
+        return simple(False, "missing required fields: idArray and visible are required")
+    if len(ids) > 10_000:
+        return simple(False, "too many ids")
+    hub().set_visibility(ids, visible)
+    return simple(True, "changed")
+
+
+async def update_user_enabled() -> Response:
+    body, error = await json_body()
+    if error is not None:
+        return error
+    assert body is not None
+    user_id, enabled = body.get("userId"), body.get("enabled")
+    if not isinstance(user_id, str) or not user_id or not isinstance(enabled, bool):
+        return simple(False, "must provide userId and enabled state")
+    if not hub().set_user_enabled(user_id, enabled):
+        return simple(False, f"user {user_id} not found")
+    return simple(True, f"{user_id} enabled: {str(enabled).lower()}")
+
+
+def user_details(user_id: str) -> Response:
+    """Owncast's ModerationUserDetails: the user, their connected clients, their messages."""
+    chat = hub()
+    found = chat.user_by_id(user_id)
+    if found is None:
+        return json_response({"success": False, "message": "user not found"}, 404)
+    clients = [
+        {
+            "id": c.id,
+            "messageCount": c.message_count,
+            "userAgent": c.user_agent,
+            "connectedAt": c.to_json()["connectedAt"],
+        }
+        for c in chat.user_clients(user_id)
+    ]
+    messages = chat.history(include_hidden=True, user_id=user_id)
+    return json_response(
+        {"user": found.to_json(), "connectedClients": clients, "messages": messages}
+    )
+
+
+@bp.post("/api/chat/messagevisibility")
+async def moderator_visibility() -> Response:
+    if _moderator() is None:
+        return user_unauthorized()
+    return await update_visibility()
+
+
+@bp.post("/api/chat/users/setenabled")
+async def moderator_set_enabled() -> Response:
+    if _moderator() is None:
+        return user_unauthorized()
+    return await update_user_enabled()
+
+
+@bp.get("/api/moderation/chat/user/<user_id>")
+async def moderator_user_details(user_id: str) -> Response:
+    if _moderator() is None:
+        return user_unauthorized()
+    return user_details(user_id)
