@@ -18,6 +18,7 @@ from quart import Blueprint, Response, request
 
 from owncastd import __version__
 from owncastd import config as cfg
+from owncastd.media.ladder import variant_name
 from owncastd.timefmt import rfc3339
 from owncastd.viewers import PlaybackReport, valid_number
 from owncastd.webserver import files, render
@@ -53,35 +54,6 @@ def mark_viewer_active() -> None:
 
 
 # --- WebConfig -------------------------------------------------------------------------------
-
-
-def variant_name(variant: cfg.Variant) -> str:
-    """Owncast's StreamOutputVariant.GetName: the configured name, else one made from the rung."""
-    if variant.name:
-        return variant.name
-    bitrate = _bitrate_text(variant.video_bitrate)
-    w, h = variant.scaled_width, variant.scaled_height
-    if variant.video_passthrough:
-        return "Source"
-    if (w, h) == (1080, 720):  # sic: Owncast's own test for "720p"
-        return f"720p @{bitrate}"
-    if (w, h) == (1920, 1080):
-        return f"1080p @{bitrate}"
-    if h:
-        return f"{h}h"
-    if w:
-        return f"{w}w"
-    return f"{bitrate}@{variant.framerate}fps"
-
-
-def _bitrate_text(kbps: int) -> str:
-    if kbps <= 0:
-        return ""
-    if kbps < 1000:
-        return f"{kbps}Kbps"
-    if kbps % 1000 == 0:
-        return f"{kbps // 1000}Mbps"
-    return f"{kbps / 1000:.1f}Mbps"
 
 
 def web_config(config: cfg.Config) -> dict[str, Any]:
