@@ -7,6 +7,7 @@ exit 2, as `FILE:LINE: key.path: reason`.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import click
 import trio
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from owncastd import __version__, credentials
@@ -120,6 +122,37 @@ def serve(config_file: Path | None, data_dir: str | None, log_level: str | None)
         cfg.find_config_file(config_file), Overrides(data_dir=data_dir, log_level=log_level)
     )
     sys.exit(trio.run(daemon.run))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def probe(as_json: bool) -> None:
+    """Try every video encoder with a one-frame encode and say which ones work here.
+
+    Exits 1 when no H.264 encoder works (the ladder cannot be transcoded).
+    """
+    from owncastd.media.probe import AUTO_ORDER, probe_all  # PyAV loads only for this command
+
+    results = probe_all()
+    auto = next((r.encoder for r in results if r.usable and r.encoder in AUTO_ORDER), None)
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(r) for r in results])
+    else:
+        table = Table(title="Video encoders (one-frame trial encode)")
+        for column in ("encoder", "codec", "kind", "usable", "reason"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(
+                r.encoder,
+                r.codec,
+                "hardware" if r.hardware else "software",
+                "[green]yes[/]" if r.usable else "[red]no[/]",
+                escape(r.reason),
+            )
+        out.print(table)
+        out.print(f'video.encoder = "auto" picks: {auto or "nothing (no H.264 encoder works)"}')
+    if auto is None:
+        sys.exit(1)
 
 
 # --- config --------------------------------------------------------------------------------
