@@ -4,7 +4,7 @@
  * callbacks and knows nothing about the DOM.
  *
  * Deciding "banned": a browser cannot see the HTTP status of a refused websocket upgrade, so the
- * socket's own words are used when it has them (ERROR_USER_DISABLED, CHAT_DISABLED), and when a socket
+ * socket's own words are used when it has them (ERROR_USER_DISABLED), and when a socket
  * closes without ever opening, GET /api/chat is asked: 401/403 there means this user or address is
  * banned (Owncast answers 401 for a disabled user and for an IP ban). An unknown token is not a ban:
  * the server says ERROR_NEEDS_REGISTRATION on the socket, and the session registers again.
@@ -150,7 +150,6 @@ export class ChatSession {
           this.needsRegistration = true;
           break;
         case EventType.ERROR_USER_DISABLED:
-        case EventType.CHAT_DISABLED:
           this.ban();
           break;
         case EventType.PING:

@@ -11,6 +11,7 @@
  * Message bodies are server-rendered HTML, rebuilt through an allow-list (chat-sanitize.ts); display
  * names and every other string from the server only ever become text.
  */
+import { fetchConfig } from './api';
 import { HttpError, setMessageVisibility, setUserEnabled } from './chat-api';
 import { ChatLog, type NewEntry } from './chat-log';
 import {
@@ -55,6 +56,8 @@ export interface ChatHandle {
 export const MESSAGE_LIMIT = 500;
 /** Without /api/config after this long, chat starts with the defaults. */
 export const CONFIG_WAIT_MS = 10_000;
+/** After CHAT_DISABLED from the server, /api/config is asked this often whether chat is back. */
+export const DISABLED_POLL_MS = 60_000;
 /** How long the "Confirm ban" state of a ban button lasts. */
 export const BAN_CONFIRM_MS = 5000;
 
@@ -102,6 +105,7 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
   let disabled = false;
   let destroyed = false;
   let configTimer: ReturnType<typeof setTimeout> | null = null;
+  let disabledPoll: ReturnType<typeof setInterval> | null = null;
 
   // Header: heading, connection state, and a banner for states that end the conversation.
   const heading = h('h2', { id: options.headingId, class: 'panel-heading' }, 'Chat');
@@ -193,8 +197,8 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
 
   function updateCompose(): void {
     const usable = readwrite && !disabled && sessionState !== 'banned';
-    compose.hidden = !usable;
     if (!usable) settings.hidden = true;
+    compose.hidden = !usable || !settings.hidden; // the name form takes the compose box's place
     const bytes = chatPayloadBytes(textarea.value.trim());
     const limit = maxPayload(config?.maxSocketPayloadSize);
     // Every character is at least one byte, so this many characters is an upper bound; bytes decide.
@@ -352,6 +356,16 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
           }
           break;
         }
+        case EventType.CHAT_DISABLED:
+          // The operator turned chat off (the server closes every socket next). Not a ban: wait for
+          // /api/config to say chat is back.
+          showDisabled();
+          if (disabledPoll === null) {
+            disabledPoll = setInterval(() => {
+              fetchConfig().then((next) => !next.chatDisabled && handle.updateConfig(next), () => {});
+            }, DISABLED_POLL_MS);
+          }
+          return;
         case EventType.VISIBILITY_UPDATE: {
           const ids = Array.isArray(ev.ids) ? ev.ids.map(String) : [];
           // Messages shown again that this page never had: history has them.
@@ -421,8 +435,8 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
         try {
           await setUserEnabled(token, userId, false);
           const theirs = log.messagesBy(userId).map((m) => m.dataset.id ?? '').filter(Boolean);
+          // The server hides their messages (VISIBILITY-UPDATE) and announces the removal; hide now.
           log.setVisible(theirs, false);
-          notice(`${name} is banned from the chat.`, 'chat-action');
           log.element.focus();
         } catch (err) {
           notice(`Could not ban ${name} (${describeError(err)}).`, 'chat-error');
@@ -476,6 +490,7 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
     settings.hidden = !open;
     settingsToggle.setAttribute('aria-expanded', String(open));
     settingsError.textContent = '';
+    updateCompose();
     if (open) {
       nameInput.value = me?.displayName ?? session?.identity?.displayName ?? '';
       const current = colorIndex(me?.displayColor);
@@ -568,7 +583,12 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
   if (config) start();
   else configTimer = setTimeout(start, CONFIG_WAIT_MS);
 
-  return {
+  const stopDisabledPoll = () => {
+    if (disabledPoll !== null) clearInterval(disabledPoll);
+    disabledPoll = null;
+  };
+
+  const handle: ChatHandle = {
     updateConfig(next: WebConfig) {
       config = next;
       if (destroyed) return;
@@ -576,6 +596,7 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
         if (!disabled) showDisabled();
         return;
       }
+      stopDisabledPoll();
       if (disabled) {
         disabled = false;
         sessionState = 'idle';
@@ -589,6 +610,7 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
     destroy() {
       destroyed = true;
       if (configTimer !== null) clearTimeout(configTimer);
+      stopDisabledPoll();
       window.removeEventListener('online', onOnline);
       const old = session;
       session = null;
@@ -598,4 +620,5 @@ export function mountChat(host: HTMLElement, options: ChatOptions): ChatHandle {
       publishDebug({ chat: undefined });
     },
   };
+  return handle;
 }
