@@ -24,11 +24,15 @@ from rich.table import Table
 
 from owncastd import __version__, credentials
 from owncastd import config as cfg
+from owncastd.chat import ipban, moderation
+from owncastd.chat.render import plain_text
 from owncastd.daemon import Daemon, Overrides, StartupError, daemon_running, load_config
 from owncastd.db import DB_FILE_NAME, Database, DatabaseError
+from owncastd.db.queries import chat as chat_q
 from owncastd.db.queries import stream_keys as keys_q
 from owncastd.logs import LEVELS
 from owncastd.settings import PinnedSettingError, Settings
+from owncastd.timefmt import rfc3339
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -367,3 +371,132 @@ def db_migrate(ctx: Context) -> None:
     """Apply pending schema migrations (serve does this too)."""
     db = ctx.db()  # opening migrates
     out.print(f"schema version {db.schema_version()}")
+
+
+# --- chat ----------------------------------------------------------------------------------
+
+
+@main.group()
+def chat() -> None:
+    """Chat history and moderation (works with or without the daemon running; a running
+    daemon applies bans and moderator changes made here within a few seconds)."""
+
+
+def _chat_user(db: Database, ref: str) -> chat_q.UserRow:
+    """The one user `ref` names: a user id, or a unique (part of a) display name."""
+    exact = chat_q.user_by_id(db, ref)
+    if exact is not None:
+        return exact
+    found = chat_q.find_users(db, ref)
+    named = [u for u in found if u.display_name.casefold() == ref.casefold()] or found
+    if not named:
+        fail(f"{ref}: no such chat user (give a user id or a display name)")
+    if len(named) > 1:
+        listed = ", ".join(f"{u.display_name} ({u.id})" for u in named[:10])
+        fail(f"{ref}: several users match: {listed}; give the user id")
+    return named[0]
+
+
+@chat.command("history")
+@click.option("--limit", default=50, show_default=True, help="How many messages.")
+@click.option("--all", "include_hidden", is_flag=True, help="Include hidden messages.")
+@with_context
+@friendly_errors
+def chat_history(ctx: Context, limit: int, include_hidden: bool) -> None:
+    """Print the newest chat messages."""
+    db = ctx.db(create=False)
+    limit = max(1, min(limit, 10_000))
+    rows = chat_q.all_messages(db, limit) if include_hidden else chat_q.visible_history(db, limit)
+    users = chat_q.users_by_ids(db, {r.user_id for r in rows if r.user_id})
+    table = Table("time", "id", "from", "message")
+    for row in rows:
+        author = users.get(row.user_id or "")
+        name = author.display_name if author else row.event_type
+        if row.hidden_at is not None:
+            name += " (hidden)"
+        table.add_row(rfc3339(row.timestamp), row.id, name, plain_text(row.body))
+    out.print(table)
+
+
+@chat.command("ban")
+@click.argument("user")
+@with_context
+@friendly_errors
+def chat_ban(ctx: Context, user: str) -> None:
+    """Disable a chat user (by id or name) and hide their messages."""
+    db = ctx.db(create=False)
+    target = _chat_user(db, user)
+    result = moderation.disable_user(db, target.id, time.time())
+    assert result is not None
+    out.print(
+        f"disabled {target.display_name} ({target.id}); {len(result.hidden_ids)} messages hidden",
+        markup=False,
+    )
+
+
+@chat.command("unban")
+@click.argument("user")
+@with_context
+@friendly_errors
+def chat_unban(ctx: Context, user: str) -> None:
+    """Enable a disabled chat user again (their hidden messages stay hidden)."""
+    db = ctx.db(create=False)
+    target = _chat_user(db, user)
+    moderation.enable_user(db, target.id)
+    out.print(f"enabled {target.display_name} ({target.id})", markup=False)
+
+
+@chat.command("moderator")
+@click.argument("user")
+@click.option("--remove", is_flag=True, help="Take the moderator role away.")
+@with_context
+@friendly_errors
+def chat_moderator(ctx: Context, user: str, remove: bool) -> None:
+    """Make a chat user a moderator (or not, with --remove)."""
+    db = ctx.db(create=False)
+    target = _chat_user(db, user)
+    moderation.set_moderator(db, target.id, not remove)
+    state = "no longer a moderator" if remove else "a moderator"
+    out.print(f"{target.display_name} ({target.id}) is {state}", markup=False)
+
+
+@chat.group("ipban")
+def chat_ipban() -> None:
+    """IP bans (addresses or networks, IPv4 and IPv6)."""
+
+
+@chat_ipban.command("list")
+@with_context
+@friendly_errors
+def chat_ipban_list(ctx: Context) -> None:
+    """List banned addresses and networks."""
+    table = Table("address", "notes", "since")
+    for row in chat_q.ip_bans(ctx.db(create=False)):
+        table.add_row(row.ip_address, row.notes, rfc3339(row.created_at))
+    out.print(table)
+
+
+@chat_ipban.command("add")
+@click.argument("value")
+@click.option("--notes", default="added with the CLI", help="Why.")
+@with_context
+@friendly_errors
+def chat_ipban_add(ctx: Context, value: str, notes: str) -> None:
+    """Ban an address (192.0.2.7, 2001:db8::7) or a network (2001:db8::/64)."""
+    try:
+        canonical, added = moderation.ban_ip(ctx.db(create=False), value, notes, time.time())
+    except ipban.InvalidBan as exc:
+        fail(str(exc))
+    out.print(f"banned {canonical}" if added else f"{canonical} was banned already", markup=False)
+
+
+@chat_ipban.command("remove")
+@click.argument("value")
+@with_context
+@friendly_errors
+def chat_ipban_remove(ctx: Context, value: str) -> None:
+    """Lift a ban."""
+    canonical, removed = moderation.unban_ip(ctx.db(create=False), value)
+    if not removed:
+        fail(f"{canonical}: not banned")
+    out.print(f"unbanned {canonical}", markup=False)

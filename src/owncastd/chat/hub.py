@@ -217,9 +217,15 @@ class ChatHub:
     def now(self) -> float:
         return self._clock()
 
-    def _spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
-        if self._nursery is not None:
+    def _spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> bool:
+        """Start a timer task in the hub's nursery; False once the hub is stopping."""
+        if self._nursery is None:
+            return False
+        try:
             self._nursery.start_soon(fn, *args)
+        except RuntimeError:  # the nursery is closing: the daemon is shutting down
+            return False
+        return True
 
     # --- registration and connection checks --------------------------------------------------
 
@@ -538,12 +544,11 @@ class ChatHub:
         return True
 
     def _start_part(self, client: ChatClient) -> None:
-        if self._nursery is None:
-            self._users.pop(client.user.id, None)
-            return
         scope = trio.CancelScope()
         self._part_timers[client.user.id] = scope
-        self._nursery.start_soon(self._part_later, client, scope)
+        if not self._spawn(self._part_later, client, scope):
+            del self._part_timers[client.user.id]
+            self._users.pop(client.user.id, None)
 
     async def _part_later(self, client: ChatClient, scope: trio.CancelScope) -> None:
         user = client.user
@@ -637,11 +642,11 @@ class ChatHub:
             return
         for client in clients:
             if client.closing is None:
-                client.closing = "kicking"
                 self.send_to(
                     client,
                     p.user_event(p.ERROR_USER_DISABLED, new_id(), self.now(), user, client.id),
                 )
+                client.closing = "kicking"
                 self._spawn(self._close_later, client)
         self.action(f"**{_md_escape(user.display_name)}** has been removed from chat.")
         if ban_addresses:
