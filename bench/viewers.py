@@ -212,6 +212,7 @@ async def client_main(args: argparse.Namespace) -> None:
         for i in range(first, first + count):
             nursery.start_soon(one, i)
     out = {
+        "cpu_seconds": time.process_time(),
         "viewers": [
             {
                 "parts": s.parts,
@@ -221,7 +222,7 @@ async def client_main(args: argparse.Namespace) -> None:
                 "error_kinds": s.error_kinds,
             }
             for s in results
-        ]
+        ],
     }
     Path(args.out).write_text(json.dumps(out))
 
@@ -281,7 +282,10 @@ def run_step(
     cpu = (cpu_seconds(daemon.pid) - cpu_before) / (time.monotonic() - wall_before) * 100
     for client in clients:
         client.wait(args.seconds + 60)
-    viewers = [v for out in outs for v in json.loads(out.read_text())["viewers"]]
+    reports = [json.loads(out.read_text()) for out in outs]
+    viewers = [v for report in reports for v in report["viewers"]]
+    client_wall = args.spread + args.warmup + args.seconds
+    client_cpu = sum(r["cpu_seconds"] for r in reports) / client_wall * 100
     excess = [v["worst_excess"] for v in viewers]
     limit = args.stall_parts * args.part_target
     stalled = sum(1 for v in viewers if v["errors"] or v["worst_excess"] > limit)
@@ -300,6 +304,7 @@ def run_step(
         "parts_per_viewer": sum(v["parts"] for v in viewers) / max(len(viewers), 1),
         "requests_per_s": requests / (args.seconds + args.warmup + args.spread),
         "cpu": cpu,
+        "client_cpu": client_cpu,
         "kinds": kinds,  # type: ignore[dict-item]
     }
 
@@ -360,7 +365,7 @@ def main() -> None:
         )
         header = (
             f"{'viewers':>7} {'stalled':>7} {'errors':>6} {'behind p50':>10} {'p99':>6} "
-            f"{'max':>6} {'parts/viewer':>12} {'req/s':>7} {'daemon CPU':>10}"
+            f"{'max':>6} {'parts/viewer':>12} {'req/s':>7} {'daemon CPU':>10} {'clients':>7}"
         )
         print(header)
         for n in (int(s) for s in args.steps.split(",")):
@@ -370,7 +375,8 @@ def main() -> None:
                 f"{n:7d} {row['stalled']:7d} {row['errors']:6d} {row['excess_p50']:10.2f} "
                 f"{row['excess_p99']:6.2f} {row['excess_max']:6.2f} "
                 f"{row['parts_per_viewer']:12.1f} {row['requests_per_s']:7.0f} "
-                f"{row['cpu']:9.0f}%" + (f"  {row['kinds']}" if row["kinds"] else ""),
+                f"{row['cpu']:9.0f}% {row['client_cpu']:6.0f}%"
+                + (f"  {row['kinds']}" if row["kinds"] else ""),
                 flush=True,
             )
             if (

@@ -33,9 +33,26 @@ from tests.syspkg import in_ci, require_binary
 MASTER = "/hls/stream.m3u8"
 MEDIA = "/hls/0/stream.m3u8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-LEVEL_0 = "\n[video]\nlatency_level = 0\n"
+
+
+def video_toml(level: int = 2) -> str:
+    """A latency level and one rung that passes the source through: these tests are about the
+    segmenter and the serving, so every published frame must come back as it was sent."""
+    return (
+        f"\n[video]\nlatency_level = {level}\n\n"
+        '[[video.variants]]\nname = "source"\nvideo_passthrough = true\n'
+    )
+
+
+LEVEL_0 = video_toml(0)
 # Level 0: 1 s target duration, parts of a third of a second (with 0.2 % slack).
 PART_TARGET_0 = 0.334
+
+
+@pytest.fixture
+def source_daemon(daemon_factory: type[Daemon]) -> Daemon:
+    """A daemon at the default latency level that passes the source through."""
+    return daemon_factory(extra_toml=video_toml()).start()
 
 
 # -- reading playlists ----------------------------------------------------------------------
@@ -192,7 +209,8 @@ def check_read_back(
     assert abs(audio_pts[0] / rate - pts[0] / 90_000) < 0.2
 
 
-def test_pyav_publish_reads_back_frame_exact(daemon: Daemon) -> None:
+def test_pyav_publish_reads_back_frame_exact(source_daemon: Daemon) -> None:
+    daemon = source_daemon
     """PyAV (libx264 with B-frames, AAC) publishes 150 frames; FFmpeg reads all 150 back."""
     require_binary("ffprobe", "ffmpeg")
     pyav_publish(daemon.rtmp_url, 150, fps=30, gop=30, size=(640, 360), b_frames=2)
@@ -203,7 +221,8 @@ def test_pyav_publish_reads_back_frame_exact(daemon: Daemon) -> None:
     assert "RESOLUTION=640x360" in master and 'CODECS="avc1.' in master and "mp4a.40.2" in master
 
 
-def test_ffmpeg_cli_publish_reads_back_frame_exact(daemon: Daemon) -> None:
+def test_ffmpeg_cli_publish_reads_back_frame_exact(source_daemon: Daemon) -> None:
+    daemon = source_daemon
     """The ffmpeg CLI publishes 5 s at 30 fps in real time; FFmpeg reads 150 frames back."""
     require_binary("ffmpeg", "ffmpeg")
     ffmpeg_publish(daemon.rtmp_url, 5, realtime=True, size="426x240")
@@ -333,9 +352,17 @@ def test_headers_content_types_cache_and_cors(live: Daemon) -> None:
         assert response.headers["content-type"].split(";")[0] == kind, path
         assert cache in response.headers["cache-control"], path
         assert response.headers["access-control-allow-origin"] == "*", path
+        assert response.headers["x-content-type-options"] == "nosniff", path
     blocked = live.get(MEDIA, params={"_HLS_msn": pl.end_msn, "_HLS_part": 0})
     assert blocked.headers["cache-control"] == "no-cache"
     assert blocked.headers["access-control-allow-origin"] == "*"
+    # HEAD has the headers without the body; other methods are refused; preflight is allowed.
+    head = httpx.head(live.url + f"/hls/0/{pl.segments[-1]}", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(live.get(f"/hls/0/{pl.segments[-1]}").content)
+    assert httpx.post(live.url + MEDIA, timeout=10).status_code == 405
+    options = httpx.options(live.url + MEDIA, timeout=10)
+    assert options.status_code == 204 and options.headers["access-control-allow-origin"] == "*"
     # The init segment is a real CMAF header; media files are immutable (unique names).
     init = live.get(f"/hls/0/{pl.maps[-1]}").content
     assert init[4:8] == b"ftyp" and b"moov" in init
@@ -418,8 +445,9 @@ def test_blocked_request_gets_503_when_the_part_never_comes(daemon_factory: type
 
 
 def test_end_writes_endlist_and_a_reconnect_continues_after_a_discontinuity(
-    daemon: Daemon,
+    source_daemon: Daemon,
 ) -> None:
+    daemon = source_daemon
     require_binary("ffprobe", "ffmpeg")
     # The same encoder settings both times, so both publishes share one init segment: FFmpeg's
     # HLS reader (5.1) drops frames where EXT-X-MAP changes (other players do not).

@@ -175,7 +175,12 @@ async def test_service_writes_atomically_and_survives_a_bad_frame(
         nursery.cancel_scope.cancel()
 
 
-def test_daemon_serves_the_live_thumbnail(daemon: Daemon) -> None:
+def test_daemon_serves_the_live_thumbnail(daemon_factory: type[Daemon]) -> None:
+    # A passthrough-only ladder: this service makes the thumbnail (a transcoding ladder's
+    # encoder worker makes its own from the pictures it decodes).
+    daemon = daemon_factory(
+        extra_toml='\n[[video.variants]]\nname = "source"\nvideo_passthrough = true\n'
+    ).start()
     assert daemon.get("/thumbnail.jpg").status_code == 404
     pyav_publish(daemon.rtmp_url, 60, size=(640, 360), b_frames=2)
     daemon.wait_for_log("stream stopped")

@@ -75,6 +75,11 @@ class Rendition:
         self.audio: AudioConfig | None = None
         self.files: dict[str, bytes] = {}
         self.stats = RenditionStats()
+        # The playlist and its renderings, made once per store version: every request (and
+        # every blocked request's check after a change) reads these instead of re-rendering.
+        self._cached_version = -1
+        self._cached_playlist: pl.MediaPlaylist | None = None
+        self._cached_text: dict[bool, bytes] = {}
 
     # -- fed by the broadcast ------------------------------------------------------------------
 
@@ -88,7 +93,7 @@ class Rendition:
             )
             self._apply(self.segmenter.events())
         else:
-            self._apply(self.segmenter.discontinuity(video=video, audio=audio))
+            self._apply(self.segmenter.discontinuity(video=video, audio=audio), force=True)
         self.stats.first_video_dts = None
         self.stats.video_frames = 0
 
@@ -104,11 +109,13 @@ class Rendition:
 
     def end(self) -> None:
         if self.segmenter is not None:
-            self._apply(self.segmenter.finish())
+            # Even with nothing left to flush, the playlist now ends: always a change.
+            self._apply(self.segmenter.finish(), force=True)
 
-    def _apply(self, events: list[Event]) -> None:
-        if not events:
+    def _apply(self, events: list[Event], *, force: bool = False) -> None:
+        if not events and not force:
             return
+        self.store.invalidate()  # what is rendered below sees the segmenter's new state
         writer = self.store.writer
         for event in events:
             if isinstance(event, InitReady | PartReady | SegmentReady):
@@ -119,6 +126,7 @@ class Rendition:
                     writer.put_nowait(f"{self.index}/{event.name}", event.data)
                 if isinstance(event, SegmentReady):
                     self.stats.add_segment(len(event.data), event.duration)
+                    self.store.invalidate()  # the master playlist's bandwidth changed
                     master = self.store.master()
                     if writer is not None and master is not None:
                         writer.put_nowait("stream.m3u8", master.encode())
@@ -150,16 +158,29 @@ class Rendition:
         return self.segmenter is not None
 
     def playlist(self) -> pl.MediaPlaylist:
+        """The live playlist as of the store's current version (built once per version)."""
         assert self.segmenter is not None
-        reports = [
-            other.segmenter.rendition_report(f"../{pl.media_playlist_uri(other.index)}")
-            for other in self.store.renditions
-            if other is not self and other.segmenter is not None
-        ]
-        return self.segmenter.playlist(rendition_reports=reports)
+        if self._cached_playlist is None or self._cached_version != self.store.version:
+            reports = [
+                other.segmenter.rendition_report(f"../{pl.media_playlist_uri(other.index)}")
+                for other in self.store.renditions
+                if other is not self and other.segmenter is not None
+            ]
+            self._cached_playlist = self.segmenter.playlist(rendition_reports=reports)
+            self._cached_text = {}
+            self._cached_version = self.store.version
+        return self._cached_playlist
 
     def render(self, *, skip: bool) -> str:
-        return pl.render_media(self.playlist(), skip=skip)
+        return self.render_bytes(skip=skip).decode()
+
+    def render_bytes(self, *, skip: bool) -> bytes:
+        """The media playlist (a delta update with `skip`), rendered once per version."""
+        playlist = self.playlist()
+        text = self._cached_text.get(skip)
+        if text is None:
+            text = self._cached_text[skip] = pl.render_media(playlist, skip=skip).encode()
+        return text
 
     def render_for_storage(self) -> str:
         """The playlist storage keeps: whole segments only (parts are served from memory), so a
@@ -231,10 +252,14 @@ class HLSStore:
         self.prefix = secrets.token_hex(3) + "-"
         self.renditions: list[Rendition] = []
         self._changed = trio.Event()
+        # Bumped on every change: playlists rendered for an older version are stale.
+        self.version = 0
+        self._master: tuple[int, str | None] = (-1, None)
 
     def set_ladder(self, names: list[tuple[str, int | None]]) -> list[Rendition]:
         """(name, nominal bandwidth) per rung; a new ladder replaces the renditions."""
         self.renditions = [Rendition(self, i, name, bw) for i, (name, bw) in enumerate(names)]
+        self.changed()
         return self.renditions
 
     def rendition(self, index: int) -> Rendition | None:
@@ -242,7 +267,13 @@ class HLSStore:
             return self.renditions[index]
         return None
 
+    def invalidate(self) -> None:
+        """Cached playlists are stale from now on (without waking anyone yet)."""
+        self.version += 1
+
     def changed(self) -> None:
+        """Something changed: cached playlists are stale; blocked requests check again."""
+        self.version += 1
         self._changed.set()
         self._changed = trio.Event()
 
@@ -255,5 +286,10 @@ class HLSStore:
         return ready()
 
     def master(self) -> str | None:
-        variants = [v for v in (r.variant() for r in self.renditions) if v is not None]
-        return pl.render_multivariant(variants) if variants else None
+        """The multivariant playlist, rendered once per version (None before any rendition)."""
+        version, text = self._master
+        if version != self.version:
+            variants = [v for v in (r.variant() for r in self.renditions) if v is not None]
+            text = pl.render_multivariant(variants) if variants else None
+            self._master = (self.version, text)
+        return text

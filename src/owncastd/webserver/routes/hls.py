@@ -3,107 +3,194 @@
 Files are looked up by name in the rendition's in-memory table (names the segmenter made);
 nothing here builds a path from the request. A blocked request waits for its part with a
 deadline (then 503); one too far past the live edge gets 400 at once, as RFC 8216bis asks.
+
+These are the requests every viewer makes twice per part, so they are answered by a small ASGI
+handler that sits in front of Quart (installed when the blueprint is registered): no routing
+table, request context or response object per request, and playlists rendered once per change
+by the store. Everything else goes on to Quart.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
 
 import trio
-from quart import Blueprint, Response, request
+from quart import Blueprint, Quart
+from quart.blueprints import BlueprintSetupState
 
 from owncastd.hls.store import HLSStore, Rendition
 from owncastd.storage.base import content_type
-from owncastd.webserver.auth import services
 
 bp = Blueprint("hls", __name__)
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{0,64}(init-\d+\.mp4|seg-\d+\.m4s|part-\d+\.m4s)")
+_MEDIA_PATH = re.compile(r"/hls/(\d{1,4})/([^/]{1,128})")
+MASTER_PATH = "/hls/stream.m3u8"
+PLAYLIST_NAME = "stream.m3u8"
 PLAYLIST_CACHE = "no-cache"
 MEDIA_CACHE = "public, max-age=3600, immutable"
+# What app.py's after_request adds to every Quart response; this handler bypasses it.
+_COMMON_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 
-def _store() -> HLSStore | None:
-    store: HLSStore | None = getattr(services(), "hls", None)
-    return store
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    name: str  # what the content type is taken from
+    cache: str = PLAYLIST_CACHE
 
 
-def _response(body: str | bytes, name: str, cache: str, status: int = 200) -> Response:
-    response = Response(body, status=status, content_type=content_type(name))
-    response.headers["Cache-Control"] = cache
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+def _text(status: int, message: str) -> Reply:
+    return Reply(status, message.encode(), "x.txt")
 
 
-def _not_found() -> Response:
-    return _response("not found\n", "x.txt", "no-cache", 404)
+NOT_FOUND = _text(404, "not found\n")
 
 
-def _count_viewer() -> None:
-    viewers = getattr(services(), "viewers", None)
-    if viewers is not None:
-        viewers.seen(request.remote_addr or "", request.headers.get("User-Agent", ""))
+class BadQuery(ValueError):
+    pass
 
 
-@bp.get("/hls/stream.m3u8")
-async def master() -> Response:
-    store = _store()
-    text = store.master() if store else None
-    if text is None:
-        return _not_found()
-    _count_viewer()
-    return _response(text, "stream.m3u8", PLAYLIST_CACHE)
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name)
+def _int_arg(args: dict[str, str], name: str) -> int | None:
+    value = args.get(name)
     if value is None:
         return None
     if not value.isdigit() or len(value) > 12:
-        raise ValueError(name)
+        raise BadQuery(name)
     return int(value)
 
 
-@bp.get("/hls/<int:index>/stream.m3u8")
-async def media(index: int) -> Response:
-    store = _store()
-    rendition = store.rendition(index) if store else None
-    if store is None or rendition is None or not rendition.live:
-        return _not_found()
-    try:
-        msn = _int_arg("_HLS_msn")
-        part = _int_arg("_HLS_part")
-    except ValueError as exc:
-        return _response(f"bad {exc}\n", "x.txt", "no-cache", 400)
-    skip = request.args.get("_HLS_skip", "").upper() in ("YES", "V2")
-    _count_viewer()
-    if msn is None and part is not None:
-        return _response("_HLS_part needs _HLS_msn\n", "x.txt", "no-cache", 400)
-    if msn is not None:
-        current = rendition.playlist()
-        if current.too_far(msn, part):
-            return _response("too far past the live edge\n", "x.txt", "no-cache", 400)
-        if not current.ended:
-            deadline = trio.current_time() + 3 * store.latency.target_duration
-            ok = await store.wait_until(lambda: _answerable(rendition, msn, part), deadline)
-            if not ok:
-                return _response(
-                    "the requested part did not appear in time\n", "x.txt", "no-cache", 503
-                )
-    return _response(rendition.render(skip=skip), "stream.m3u8", PLAYLIST_CACHE)
+class HLSHandler:
+    """Answers GET/HEAD under /hls/ from the HLS store; anything else goes to `app`."""
+
+    def __init__(self, app: ASGIApp, services: Callable[[], Any]) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/hls/"):
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self._send(send, 204, b"", [(b"allow", b"GET, HEAD, OPTIONS")], head=True)
+            return
+        if method not in ("GET", "HEAD"):
+            await self._send(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        reply = await self.handle(scope, path)
+        headers = [
+            (b"content-type", content_type(reply.name).encode()),
+            (b"cache-control", reply.cache.encode()),
+        ]
+        await self._send(send, reply.status, reply.body, headers, head=method == "HEAD")
+
+    @staticmethod
+    async def _send(
+        send: Send,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        head: bool = False,
+    ) -> None:
+        headers += [(b"content-length", str(len(body)).encode()), *_COMMON_HEADERS]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+    async def handle(self, scope: Scope, path: str) -> Reply:
+        services = self.services()
+        store: HLSStore | None = getattr(services, "hls", None)
+        if store is None:
+            return NOT_FOUND
+        if path == MASTER_PATH:
+            text = store.master()
+            if text is None:
+                return NOT_FOUND
+            self._count_viewer(services, scope)
+            return Reply(200, text.encode(), PLAYLIST_NAME)
+        match = _MEDIA_PATH.fullmatch(path)
+        if match is None:
+            return NOT_FOUND
+        rendition = store.rendition(int(match.group(1)))
+        if rendition is None:
+            return NOT_FOUND
+        name = match.group(2)
+        if name == PLAYLIST_NAME:
+            return await self._media_playlist(services, scope, store, rendition)
+        if _NAME.fullmatch(name):
+            return await _media_file(store, rendition, name)
+        return NOT_FOUND
+
+    async def _media_playlist(
+        self, services: Any, scope: Scope, store: HLSStore, rendition: Rendition
+    ) -> Reply:
+        if not rendition.live:
+            return NOT_FOUND
+        query = scope.get("query_string", b"").decode("latin-1")
+        args: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            args.setdefault(key, value)
+        try:
+            msn = _int_arg(args, "_HLS_msn")
+            part = _int_arg(args, "_HLS_part")
+        except BadQuery as exc:
+            return _text(400, f"bad {exc}\n")
+        skip = args.get("_HLS_skip", "").upper() in ("YES", "V2")
+        self._count_viewer(services, scope)
+        if msn is None and part is not None:
+            return _text(400, "_HLS_part needs _HLS_msn\n")
+        if msn is not None:
+            current = rendition.playlist()
+            if current.too_far(msn, part):
+                return _text(400, "too far past the live edge\n")
+            if not current.ended:
+                deadline = trio.current_time() + 3 * store.latency.target_duration
+                ok = await store.wait_until(lambda: _answerable(rendition, msn, part), deadline)
+                if not ok:
+                    return _text(503, "the requested part did not appear in time\n")
+        if rendition.segmenter is None:
+            return NOT_FOUND
+        return Reply(200, rendition.render_bytes(skip=skip), PLAYLIST_NAME)
+
+    @staticmethod
+    def _count_viewer(services: Any, scope: Scope) -> None:
+        # A playlist fetch counts the viewer as active, as Owncast does.
+        viewers = getattr(services, "viewers", None)
+        if viewers is None:
+            return
+        client = scope.get("client")
+        agent = b""
+        for key, value in scope.get("headers", ()):
+            if key == b"user-agent":
+                agent = value
+                break
+        viewers.seen(client[0] if client else "", agent.decode("latin-1"))
 
 
 def _answerable(rendition: Rendition, msn: int, part: int | None) -> bool:
+    if rendition.segmenter is None:
+        return True  # the ladder changed under the request: answer (with 404) now
     playlist = rendition.playlist()
     return playlist.ended or playlist.contains(msn, part)
 
 
-@bp.get("/hls/<int:index>/<name>")
-async def media_file(index: int, name: str) -> Response:
-    store = _store()
-    rendition = store.rendition(index) if store else None
-    if store is None or rendition is None or not _NAME.fullmatch(name):
-        return _not_found()
+async def _media_file(store: HLSStore, rendition: Rendition, name: str) -> Reply:
     data = rendition.files.get(name)
     if (
         data is None
@@ -120,5 +207,13 @@ async def media_file(index: int, name: str) -> Response:
         )
         data = rendition.files.get(name)
     if data is None:
-        return _not_found()
-    return _response(data, name, MEDIA_CACHE)
+        return NOT_FOUND
+    return Reply(200, data, name, MEDIA_CACHE)
+
+
+@bp.record_once
+def _install(state: BlueprintSetupState) -> None:
+    """Put the HLS handler in front of the app (Quart calls `app.asgi_app` per request)."""
+    app = state.app
+    assert isinstance(app, Quart)
+    app.asgi_app = HLSHandler(app.asgi_app, lambda: app.config["SERVICES"])  # type: ignore[method-assign,assignment]
