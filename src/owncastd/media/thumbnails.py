@@ -88,7 +88,11 @@ def scaled_size(width: int, height: int, max_width: int = MAX_WIDTH) -> tuple[in
 
 def render_jpeg(config: VideoConfig, packet: Packet, max_width: int = MAX_WIDTH) -> bytes:
     """Decode one keyframe (length-prefixed, as in MP4) and encode it as a JPEG. Blocking."""
-    frame = _decode(config, packet)
+    return frame_to_jpeg(_decode(config, packet), max_width)
+
+
+def frame_to_jpeg(frame: av.VideoFrame, max_width: int = MAX_WIDTH) -> bytes:
+    """Encode a decoded picture as a JPEG (the encoder worker calls this with its own frames)."""
     width, height = scaled_size(frame.width, frame.height, max_width)
     if width < 2 or height < 2:
         raise ThumbnailError(f"frame too small: {frame.width}x{frame.height}")
