@@ -3,6 +3,7 @@ and the constant-frame-rate grid."""
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -155,8 +156,7 @@ def test_x264_options_are_owncasts() -> None:
 )
 def test_cpu_usage_level_picks_the_preset(encoder: str, key: str, presets: list[str]) -> None:
     got = [
-        encoder_options(encoder, cfg.Variant(cpu_usage_level=level), 48)[key]
-        for level in range(5)
+        encoder_options(encoder, cfg.Variant(cpu_usage_level=level), 48)[key] for level in range(5)
     ]
     assert got == presets
 
@@ -277,7 +277,7 @@ def test_grid_is_monotonic_and_at_the_output_rate(source_fps: float, fps: int, s
     slots = run(converter, stamps)
     indexes = [s[0] for s in slots]
     assert indexes == list(range(len(indexes)))  # no holes, no repeats
-    assert all(b[1] > a[1] for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b[1] > a[1] for a, b in itertools.pairwise(slots))
     duration = (stamps[-1] - stamps[0]) / TIMESCALE
     assert abs(len(slots) - duration * fps) <= 2
     assert [s[0] for s in slots if s[2]] == [i for i in indexes if i % fps == 0]

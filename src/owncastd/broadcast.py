@@ -91,6 +91,8 @@ class Broadcast:
         self._begun = False
         self._meters = {Track.VIDEO: RateMeter(), Track.AUDIO: RateMeter()}
         self.first_packet_wallclock: float | None = None
+        # Set by the encoder's output factory: its health, for /api/admin/status.
+        self.encoder_status: Callable[[], dict[str, Any]] | None = None
 
     def set_metadata(self, metadata: StreamMetadata) -> None:
         self.metadata = metadata

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -25,7 +26,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from owncastd import __version__, credentials, logs, systemd
 from owncastd import config as cfg
-from owncastd.broadcast import Broadcaster
+from owncastd.broadcast import Broadcast, Broadcaster
 from owncastd.chat.hub import ChatHub
 from owncastd.chat.protocol import MAX_SOCKET_PAYLOAD_SIZE
 from owncastd.db import DB_FILE_NAME, Database
@@ -33,6 +34,9 @@ from owncastd.events import ConfigReloaded, EventBus
 from owncastd.hls.latency import settings_for_level
 from owncastd.hls.store import HLSStore, RenditionOutput
 from owncastd.ingest.server import IngestServer
+from owncastd.media.encoder import EncoderService
+from owncastd.media.ladder import Ladder
+from owncastd.media.probe import EncoderUnavailable, choose_encoder
 from owncastd.media.thumbnails import ThumbnailService
 from owncastd.services import Services
 from owncastd.settings import Settings, replace_data_dir
@@ -189,10 +193,46 @@ def build_hls(config: cfg.Config, broadcaster: Broadcaster) -> HLSStore:
     )
     writer = StorageWriter(LocalStorage(config.data_path / "hls"))
     store = HLSStore(latency, writer)
-    # Until the encoder lands, one rendition passes the source through.
-    source = store.set_ladder([("source", None)])[0]
-    broadcaster.add_output_factory(lambda _broadcast: RenditionOutput(source))
+    # One rendition per `[[video.variants]]`, in config order: the index /api/video/variants
+    # reports. Passthrough rungs take the source's packets; the encoder feeds the others.
+    ladder = Ladder.from_config(config.video)
+    renditions = store.set_ladder([(r.name, r.nominal_bandwidth) for r in ladder.rungs])
+    for rung in ladder.passthrough:
+        broadcaster.add_output_factory(_fixed_output(RenditionOutput(renditions[rung.index])))
     return store
+
+
+def _fixed_output(output: RenditionOutput) -> Callable[[Broadcast], RenditionOutput]:
+    """An output factory that gives every broadcast the same rendition."""
+    return lambda _broadcast: output
+
+
+def video_encoder(config: cfg.Config) -> str | None:
+    """The encoder for the transcoded rungs (probed now), or None when every rung passes the
+    source through; a named encoder that does not work here stops the start."""
+    if not Ladder.from_config(config.video).transcoded:
+        return None
+    try:
+        choice = choose_encoder(config.video.encoder)
+    except EncoderUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    log.info("video encoder chosen", encoder=choice.encoder, why=choice.reason)
+    return choice.encoder
+
+
+def build_encoder(
+    config: cfg.Config, store: HLSStore, encoder: str | None
+) -> EncoderService | None:
+    """The supervisor of the transcoding worker, when some rung transcodes."""
+    if encoder is None:
+        return None
+    return EncoderService(
+        Ladder.from_config(config.video),
+        store.renditions,
+        encoder,
+        store.latency.segment_seconds,
+        preview_dir=config.data_path.resolve(),
+    )
 
 
 class Daemon:
@@ -200,6 +240,7 @@ class Daemon:
         self.config_path = config_path
         self.overrides = overrides
         self.shutdown = trio.Event()
+        self.encoder: EncoderService | None = None
 
     def preflight(
         self,
@@ -216,6 +257,7 @@ class Daemon:
             settings = Settings(loaded, db)
             first = credentials.ensure_credentials(settings.current, db)
             config = settings.current
+            encoder = video_encoder(config)
             http = bind(config.server.http_address, config.server.http_port, "server.http_port")
             try:
                 rtmp = bind(config.server.rtmp_address, config.server.rtmp_port, "server.rtmp_port")
@@ -236,6 +278,7 @@ class Daemon:
             hls=build_hls(settings.current, broadcaster),
             chat=ChatHub(db, bus, settings, broadcaster),
         )
+        self.encoder = build_encoder(settings.current, services.hls, encoder)
         return services, lock, http, rtmp, first
 
     async def run(self) -> int:
@@ -251,9 +294,14 @@ class Daemon:
                 await nursery.start(self._signals, services)
                 await nursery.start(systemd.watchdog)
                 await nursery.start(services.viewers.run)
-                thumbnails = ThumbnailService(config.data_path)
-                services.broadcaster.add_output_factory(thumbnails.output_for)
-                await nursery.start(thumbnails.run)
+                if self.encoder is not None:
+                    # Its worker writes the thumbnail and preview.gif from the pictures it decodes.
+                    services.broadcaster.add_output_factory(self.encoder.output_for)
+                    await nursery.start(self.encoder.run)
+                else:
+                    thumbnails = ThumbnailService(config.data_path)
+                    services.broadcaster.add_output_factory(thumbnails.output_for)
+                    await nursery.start(thumbnails.run)
                 if services.hls.writer is not None:
                     await nursery.start(services.hls.writer.run)
                 await nursery.start(services.chat.run)
@@ -330,6 +378,9 @@ class Daemon:
         for key in ("http_address", "http_port", "rtmp_address", "rtmp_port", "data_dir"):
             if getattr(old.server, key) != getattr(new.server, key):
                 log.warning("setting needs a restart to apply", key=f"server.{key}")
+        for key in ("variants", "encoder", "latency_level"):  # the ladder is built at start
+            if getattr(old.video, key) != getattr(new.video, key):
+                log.warning("setting needs a restart to apply", key=f"video.{key}")
         services.bus.publish(ConfigReloaded())
         log.info("config reloaded", file=str(self.config_path or "(defaults)"), at=time.time())
         systemd.ready()

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint
 
 from owncastd import __version__
+from owncastd.media.ladder import owncast_variant
 from owncastd.timefmt import rfc3339
 from owncastd.webserver.auth import require_admin, services
 
@@ -26,12 +27,21 @@ async def status() -> dict[str, Any]:
             "time": rfc3339(broadcast.started_at),
             "streamDetails": broadcast.stream_details(),
         }
+    current = None
+    if broadcast is not None:
+        current = {
+            "latencyLevel": config.video.latency_level,
+            "outputSettings": [owncast_variant(v) for v in config.video.variants],
+        }
     return {
         "broadcaster": broadcaster,
-        "currentBroadcast": {"latencyLevel": config.video.latency_level, "outputSettings": []}
-        if broadcast
-        else None,
+        "currentBroadcast": current,
+        # Owncast's playback health overview; the transcoder's own health is under `encoder`
+        # (an owncastd addition: Owncast shows ffmpeg's state only in its log).
         "health": health.to_json() if (health := svc.viewers.health(config.video)) else None,
+        "encoder": broadcast.encoder_status()
+        if broadcast is not None and broadcast.encoder_status is not None
+        else None,
         "online": svc.broadcaster.online,
         "viewerCount": svc.viewers.stats.count,
         "overallPeakViewerCount": svc.viewers.stats.overall_max,
