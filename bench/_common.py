@@ -31,6 +31,26 @@ CHROMIUM_ARGS = [
 ]
 
 
+def video_toml(level: int, *, passthrough: bool = True) -> str:
+    """`[video]` at a latency level; with `passthrough`, one rung that sends the source as is
+    (what nginx-rtmp does, and what isolates serving from transcoding)."""
+    text = f"\n[video]\nlatency_level = {level}\n"
+    if passthrough:
+        text += '\n[[video.variants]]\nname = "source"\nvideo_passthrough = true\n'
+    return text
+
+
+def warn_if_busy() -> None:
+    """Benchmarks want the machine to themselves: say so when something else is running."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"warning: load average {load:.2f} before the start: other processes are running, "
+            "so the figures will be worse than the machine can do",
+            file=sys.stderr,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -32,7 +32,9 @@ from _common import (
     need,
     percentile,
     stop_process,
+    video_toml,
     wait_http,
+    warn_if_busy,
 )
 
 PLAYER_HTML = """<!doctype html>
@@ -214,6 +216,11 @@ def main() -> None:
     parser.add_argument("--levels", default="2,0", help="owncastd latency levels to measure")
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument(
+        "--transcode",
+        action="store_true",
+        help="owncastd's default ladder (a transcoded rung) instead of passing the source through",
+    )
+    parser.add_argument(
         "--catch-up",
         type=float,
         default=1.0,
@@ -222,6 +229,7 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of each player here")
     args = parser.parse_args()
     chromium = need("chromium", "chromium")
+    warn_if_busy()
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="owncastd-latency-"))
@@ -232,7 +240,8 @@ def main() -> None:
         targets = []
         urls = []
         for level in (int(v) for v in args.levels.split(",")):
-            daemon = Owncastd(work / f"level{level}", f"\n[video]\nlatency_level = {level}\n")
+            toml = video_toml(level, passthrough=not args.transcode)
+            daemon = Owncastd(work / f"level{level}", toml)
             processes.append(daemon.start())
             name = f"owncastd level {level}" + {2: " (default)", 0: " (lowest)"}.get(level, "")
             targets.append((name, daemon.url + "/hls/stream.m3u8", "pdt"))
@@ -295,6 +304,7 @@ def main() -> None:
     print(" target latency; the p50/p95 columns are wall clock minus the frame's ingest time)")
     print(
         f"\n(source {args.size} at {args.fps} fps, x264 zerolatency, 1 s GOP; "
+        f"{'transcoded' if args.transcode else 'passed through'}; "
         f"hls.js maxLiveSyncPlaybackRate {args.catch_up}; work dir {work})"
     )
     shutil.rmtree(work, ignore_errors=True)

@@ -23,9 +23,19 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from _common import Owncastd, cpu_seconds, need, percentile, stop_process, wait_http
+from _common import (
+    Owncastd,
+    cpu_seconds,
+    need,
+    percentile,
+    stop_process,
+    video_toml,
+    wait_http,
+    warn_if_busy,
+)
 
 MEDIA = "/hls/0/stream.m3u8"
 
@@ -89,6 +99,7 @@ class Connection:
 class Segment:
     parts: list[tuple[str, float]] = field(default_factory=list)
     complete: bool = False
+    program_date_time: float | None = None  # epoch seconds
 
 
 def parse_playlist(text: str) -> tuple[dict[int, Segment], float]:
@@ -104,6 +115,9 @@ def parse_playlist(text: str) -> tuple[dict[int, Segment], float]:
             current.parts.append((uri, duration))
         elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
             msn = int(line[22:])
+        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            when = datetime.fromisoformat(line[25:].replace("Z", "+00:00"))
+            current.program_date_time = when.timestamp()
         elif line.startswith("#EXT-X-PART-INF:"):
             part_target = float(line.split("PART-TARGET=", 1)[1])
         elif line and not line.startswith("#"):
@@ -115,7 +129,9 @@ def parse_playlist(text: str) -> tuple[dict[int, Segment], float]:
     return segments, part_target
 
 
-def find_part(segments: dict[int, Segment], msn: int, part: int) -> tuple[int, int, str, float]:
+def find_part(
+    segments: dict[int, Segment], msn: int, part: int
+) -> tuple[int, int, str, float, float | None]:
     """The part a blocking request for (msn, part) asked for (past a complete segment's last
     part means part 0 of the next, RFC 8216bis 6.2.5.2)."""
     segment = segments.get(msn)
@@ -125,7 +141,10 @@ def find_part(segments: dict[int, Segment], msn: int, part: int) -> tuple[int, i
     if segment is None or part >= len(segment.parts):
         raise HTTPError(f"part {msn}.{part} not in the playlist")
     uri, duration = segment.parts[part]
-    return msn, part, uri, duration
+    end = None
+    if segment.program_date_time is not None:
+        end = segment.program_date_time + sum(d for _, d in segment.parts[: part + 1])
+    return msn, part, uri, duration, end
 
 
 @dataclass
@@ -134,6 +153,9 @@ class ViewerStats:
     requests: int = 0
     errors: int = 0
     worst_excess: float = 0.0  # seconds behind its best position relative to the live edge
+    # Wall clock when the part was in hand minus the ingest time of its end (its PDT plus its
+    # offset): how late the server handed out what it had.
+    served_lag: list[float] = field(default_factory=list)
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
@@ -165,7 +187,7 @@ async def run_viewer(
                 if status != 200:
                     raise HTTPError(f"blocking reload {status}")
                 segments, _ = parse_playlist(body.decode())
-                msn, part, uri, duration = find_part(segments, msn, part)
+                msn, part, uri, duration, media_end = find_part(segments, msn, part)
                 status, data = await conn.get(f"/hls/0/{uri}")
                 stats.requests += 1
                 if status != 200 or not data:
@@ -190,6 +212,8 @@ async def run_viewer(
         best = lag if best is None else min(best, lag)
         if now >= measure_from:
             stats.worst_excess = max(stats.worst_excess, lag - best)
+            if media_end is not None:
+                stats.served_lag.append(time.time() - media_end)
     await conn.close()
     return stats
 
@@ -219,6 +243,7 @@ async def client_main(args: argparse.Namespace) -> None:
                 "requests": s.requests,
                 "errors": s.errors,
                 "worst_excess": s.worst_excess,
+                "served_lag": [round(x, 4) for x in s.served_lag],
                 "error_kinds": s.error_kinds,
             }
             for s in results
@@ -287,6 +312,7 @@ def run_step(
     client_wall = args.spread + args.warmup + args.seconds
     client_cpu = sum(r["cpu_seconds"] for r in reports) / client_wall * 100
     excess = [v["worst_excess"] for v in viewers]
+    served = [x for v in viewers for x in v["served_lag"]]
     limit = args.stall_parts * args.part_target
     stalled = sum(1 for v in viewers if v["errors"] or v["worst_excess"] > limit)
     requests = sum(v["requests"] for v in viewers)
@@ -301,6 +327,8 @@ def run_step(
         "excess_p50": percentile(excess, 50),
         "excess_p99": percentile(excess, 99),
         "excess_max": max(excess, default=float("nan")),
+        "served_p50": percentile(served, 50),
+        "served_p99": percentile(served, 99),
         "parts_per_viewer": sum(v["parts"] for v in viewers) / max(len(viewers), 1),
         "requests_per_s": requests / (args.seconds + args.warmup + args.spread),
         "cpu": cpu,
@@ -337,9 +365,10 @@ def main() -> None:
 
     from owncastd.hls.latency import settings_for_level
 
+    warn_if_busy()
     args.part_target = float(settings_for_level(args.level).part_target)
     work = Path(tempfile.mkdtemp(prefix="owncastd-viewers-"))
-    daemon = Owncastd(work / "daemon", f"\n[video]\nlatency_level = {args.level}\n", "warning")
+    daemon = Owncastd(work / "daemon", video_toml(args.level), "warning")
     daemon.start()
     publisher = publish(daemon.rtmp_url, args.size, args.bitrate)
     profiler = None
@@ -365,7 +394,8 @@ def main() -> None:
         )
         header = (
             f"{'viewers':>7} {'stalled':>7} {'errors':>6} {'behind p50':>10} {'p99':>6} "
-            f"{'max':>6} {'parts/viewer':>12} {'req/s':>7} {'daemon CPU':>10} {'clients':>7}"
+            f"{'max':>6} {'served p50':>10} {'p99':>6} {'parts/viewer':>12} {'req/s':>7} "
+            f"{'daemon CPU':>10} {'clients':>7}"
         )
         print(header)
         for n in (int(s) for s in args.steps.split(",")):
@@ -374,6 +404,7 @@ def main() -> None:
             print(
                 f"{n:7d} {row['stalled']:7d} {row['errors']:6d} {row['excess_p50']:10.2f} "
                 f"{row['excess_p99']:6.2f} {row['excess_max']:6.2f} "
+                f"{row['served_p50']:10.3f} {row['served_p99']:6.3f} "
                 f"{row['parts_per_viewer']:12.1f} {row['requests_per_s']:7.0f} "
                 f"{row['cpu']:9.0f}% {row['client_cpu']:6.0f}%"
                 + (f"  {row['kinds']}" if row["kinds"] else ""),
