@@ -29,6 +29,7 @@ from pathlib import Path
 from _common import (
     Owncastd,
     cpu_seconds,
+    free_port,
     need,
     percentile,
     stop_process,
@@ -276,6 +277,76 @@ def publish(url: str, size: str, bitrate: str) -> subprocess.Popen[bytes]:
     )
 
 
+PROXY_CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/tmp-body;
+    proxy_temp_path {root}/tmp-proxy;
+    fastcgi_temp_path {root}/tmp-fastcgi;
+    uwsgi_temp_path {root}/tmp-uwsgi;
+    scgi_temp_path {root}/tmp-scgi;
+    proxy_cache_path {root}/cache levels=1:2 keys_zone=hls:10m max_size=256m inactive=60s
+                     use_temp_path=off;
+    upstream owncastd {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        keepalive_requests 1000000;
+        location /hls/ {{
+            proxy_pass http://owncastd;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 30s;
+            proxy_cache hls;
+            proxy_cache_key $request_uri;
+            # Identical requests (every viewer's blocking reload for the same part, then the
+            # part itself) wait for one upstream request and share its answer.
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 20s;
+            proxy_cache_lock_age 20s;
+            # Playlists say no-cache (right for players); a blocking reload's answer is what
+            # every viewer asking for that part should get, so it is cached for a second.
+            proxy_ignore_headers Cache-Control Expires;
+            proxy_cache_valid 200 1s;
+        }}
+    }}
+}}
+"""
+
+
+class CachingProxy:
+    """nginx as a caching reverse proxy with request collapsing in front of owncastd."""
+
+    def __init__(self, root: Path, upstream: int) -> None:
+        root.mkdir(parents=True)
+        self.root = root
+        self.port = free_port()
+        self.conf = root / "nginx.conf"
+        self.conf.write_text(PROXY_CONF.format(root=root, upstream=upstream, port=self.port))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CachingProxy:
+        self.proc = subprocess.Popen(
+            [
+                need("nginx", "nginx"),
+                "-p",
+                str(self.root),
+                "-c",
+                str(self.conf),
+                "-e",
+                str(self.root / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
+
 def run_step(
     daemon: Owncastd, n: int, processes: int, args: argparse.Namespace, work: Path
 ) -> dict[str, float]:
@@ -294,7 +365,7 @@ def run_step(
                     sys.executable,
                     __file__,
                     "--client",
-                    *("--port", str(daemon.http_port), "--first", str(p * per)),
+                    *("--port", str(args.serve_port), "--first", str(p * per)),
                     *("--viewers", str(count), "--seconds", str(args.seconds)),
                     *("--warmup", str(args.warmup), "--spread", str(args.spread)),
                     *("--out", str(out)),
@@ -356,6 +427,11 @@ def main() -> None:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--keep-going", action="store_true", help="run every step")
     parser.add_argument("--profile", type=Path, help="py-spy the daemon into this .svg/.txt")
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="viewers go through nginx as a caching proxy with request collapsing",
+    )
     args = parser.parse_args()
     if args.client:
         import trio
@@ -372,9 +448,15 @@ def main() -> None:
     daemon.start()
     publisher = publish(daemon.rtmp_url, args.size, args.bitrate)
     profiler = None
+    proxy = None
     rows = []
     try:
         wait_http(daemon.url + MEDIA, 20)
+        args.serve_port = daemon.http_port
+        if args.proxy:
+            proxy = CachingProxy(work / "nginx", daemon.http_port).start()
+            wait_http(f"http://127.0.0.1:{proxy.port}{MEDIA}", 10, proxy.proc)
+            args.serve_port = proxy.port
         time.sleep(3)
         if args.profile:
             profiler = subprocess.Popen(
@@ -391,6 +473,7 @@ def main() -> None:
             f"level {args.level}: part target {args.part_target:.3f} s, stall = more than "
             f"{args.stall_parts:g} parts behind or a failed request; {args.processes} client "
             f"processes; {args.seconds:g} s measured per step"
+            + ("; through an nginx caching proxy" if args.proxy else "")
         )
         header = (
             f"{'viewers':>7} {'stalled':>7} {'errors':>6} {'behind p50':>10} {'p99':>6} "
@@ -424,6 +507,8 @@ def main() -> None:
             profiler.send_signal(2)
             profiler.wait(30)
         stop_process(publisher)
+        if proxy is not None:
+            stop_process(proxy.proc)
         daemon.stop()
     ok = [r["n"] for r in rows if not r["stalled"]]
     print(f"\nlargest N with no viewer stalling: {max(ok) if ok else 0} (work dir {work})")
