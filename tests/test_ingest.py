@@ -171,8 +171,10 @@ def test_publish_details_status_and_disconnect(
 
 
 def test_pyav_publish_is_bit_exact_through_to_hls(
-    daemon: Daemon, reference: Path, tmp_path: Path
+    daemon_factory: type[Daemon], reference: Path, tmp_path: Path
 ) -> None:
+    # A passthrough rung: the default ladder transcodes (Owncast's one 1200 kbit/s rung).
+    daemon = daemon_factory("[[video.variants]]\nvideo_passthrough = true\n").start()
     proc = publish_pyav(daemon.rtmp_url, reference)
     assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
     playlist = wait_for(

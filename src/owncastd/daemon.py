@@ -257,12 +257,17 @@ class Daemon:
             settings = Settings(loaded, db)
             first = credentials.ensure_credentials(settings.current, db)
             config = settings.current
-            encoder = video_encoder(config)
             http = bind(config.server.http_address, config.server.http_port, "server.http_port")
             try:
                 rtmp = bind(config.server.rtmp_address, config.server.rtmp_port, "server.rtmp_port")
             except StartupError:
                 http.close()
+                raise
+            try:  # after the ports, so a port in use is reported before a probe ran
+                encoder = video_encoder(config)
+            except StartupError:
+                http.close()
+                rtmp.close()
                 raise
         except BaseException:
             lock.release()
