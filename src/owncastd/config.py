@@ -721,10 +721,8 @@ def reference_markdown() -> str:
     tables: list[tuple[str, type]] = []
     for path in leaf_paths():
         tp, f = field_of(path)
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        else:
-            default = f.default_factory()  # type: ignore[operator]
+        missing = f.default is dataclasses.MISSING
+        default = f.default_factory() if missing else f.default  # type: ignore[operator]
         plain = to_plain(default)
         text = json.dumps(plain) if isinstance(plain, list | dict) else _toml_value(plain)
         value = text.replace("|", "\\|")
