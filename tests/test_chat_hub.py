@@ -31,6 +31,8 @@ T0 = 1_700_000_000.0
 class FakeConn:
     """An in-memory websocket: frames the hub sends are kept; `say` feeds the reader."""
 
+    raw = None
+
     def __init__(self) -> None:
         self._send, self._recv = trio.open_memory_channel[str](100)
         self.frames: list[str] = []
@@ -62,6 +64,45 @@ class FakeConn:
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         out = [json.loads(line) for frame in self.frames for line in frame.split("\n")]
         return [e for e in out if kind is None or e["type"] == kind]
+
+
+class FakeRaw:
+    """A socket with `room` bytes of buffer: frames written directly land in `written`."""
+
+    def __init__(self, conn: FakeConn, room: int = 1 << 20) -> None:
+        self.conn, self.room, self.busy = conn, room, False
+        self.written: list[bytes] = []
+
+    def try_write(self, frame: bytes) -> int | None:
+        if self.busy:
+            return None
+        n = min(len(frame), self.room)
+        self.room -= n
+        self.written.append(frame[:n])
+        self.busy = n < len(frame)
+        return n
+
+    async def finish(self, rest: bytes) -> None:
+        while self.room < len(rest):
+            await trio.sleep(0.1)
+        self.written.append(rest)
+        self.busy = False
+
+    async def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        data, out = b"".join(self.written), []
+        while data:
+            assert data[0] == 0x81
+            n, start = data[1], 2
+            if n == 126:
+                n, start = int.from_bytes(data[2:4], "big"), 4
+            elif n == 127:
+                n, start = int.from_bytes(data[2:10], "big"), 10
+            out += [json.loads(line) for line in data[start : start + n].decode().split("\n")]
+            data = data[start + n :]
+        return out
 
 
 @dataclass
@@ -358,8 +399,34 @@ async def test_one_serialisation_many_events_per_frame(
         for conn in conns:
             assert len(conn.frames) == 1  # five events, one frame
             assert [e["body"] for e in conn.events()] == [f"<p>note {i}</p>" for i in range(5)]
-        # The very same string object went to every client.
-        assert conns[0].frames[0] is conns[1].frames[0] is conns[2].frames[0]
+
+
+async def test_direct_writes_share_one_frame_and_short_writes_finish_in_order(
+    tmp_path: Path, autojump_clock: Any
+) -> None:
+    async with running_chat(tmp_path) as chat:
+        conns = [FakeConn() for _ in range(3)]
+        raws = [FakeRaw(c) for c in conns]
+        raws[2].room = 10  # this one's socket is nearly full
+        for conn, raw in zip(conns, raws, strict=True):
+            conn.raw = raw  # type: ignore[assignment]
+            user, _ = chat.hub.register("u")
+            chat.nursery.start_soon(chat.hub.serve, conn, user, "192.0.2.1", "ua")
+        await settle(1)
+        for raw in raws:
+            raw.written.clear()
+        raws[2].room = 10
+        chat.hub.system_message("first", ephemeral=True)
+        chat.hub.system_message("second", ephemeral=True)
+        await settle()
+        # Idle clients got the very same frame object, written directly.
+        assert raws[0].written[0] is raws[1].written[0]
+        assert [e["body"] for e in raws[0].payloads()] == ["<p>first</p>", "<p>second</p>"]
+        # The full one got 10 bytes; the rest and the next event wait for room, in order.
+        assert len(raws[2].written) == 1 and len(raws[2].written[0]) == 10
+        raws[2].room = 1 << 20
+        await settle(1)
+        assert [e["body"] for e in raws[2].payloads()] == ["<p>first</p>", "<p>second</p>"]
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_others_continue(

@@ -78,8 +78,27 @@ def new_id() -> str:
     return secrets.token_urlsafe(8)
 
 
+class RawTransport(Protocol):
+    """Direct writes of whole websocket frames to a connection's socket (the fast path: one
+    frame built per flush, one send() per client, no task switch when the socket has room)."""
+
+    def try_write(self, frame: bytes) -> int | None:
+        """Write now if nothing else is writing: the bytes written (a short count reserves the
+        transport until `finish` sends the rest), or None when busy."""
+
+    async def finish(self, rest: bytes) -> None:
+        """Send the rest of a frame `try_write` started, then release the transport."""
+
+    async def write(self, data: bytes) -> None:
+        """Send whole frames, waiting for the transport."""
+
+
 class Connection(Protocol):
     """What the hub needs from one websocket."""
+
+    @property
+    def raw(self) -> RawTransport | None:
+        """The fast path, when the server under the websocket allows it."""
 
     async def send(self, text: str) -> None: ...
 
@@ -120,8 +139,12 @@ class ChatClient:
     conn: Connection
     message_count: int = 0
     guard: FloodGuard = field(default_factory=FloodGuard)
-    queue: deque[str] = field(default_factory=deque)
+    queue: deque[bytes] = field(default_factory=deque)
+    """Payloads (UTF-8 JSON lines) waiting for the writer."""
     queued_events: int = 0
+    rest: bytes = b""
+    """The unsent tail of a frame written directly; it goes out before anything else."""
+    writing: bool = False
     closing: str | None = None
     send_started: float | None = None
     cancel_scope: trio.CancelScope | None = None
@@ -314,18 +337,32 @@ class ChatHub:
                 return
 
     async def _writer(self, client: ChatClient) -> None:
-        queue = client.queue
+        queue, raw = client.queue, client.conn.raw
         while True:
-            if not queue:
+            if client.rest:
+                rest, client.rest = client.rest, b""
+                assert raw is not None
+                await self._timed_send(client, raw.finish(rest))
+            elif queue:
+                payload = queue[0] if len(queue) == 1 else b"\n".join(queue)
+                queue.clear()
+                client.queued_events = 0
+                if raw is not None:
+                    await self._timed_send(client, raw.write(p.text_frame(payload)))
+                else:
+                    await self._timed_send(client, client.conn.send(payload.decode()))
+            else:
                 await client._lot.park()
-                continue
-            text = queue[0] if len(queue) == 1 else "\n".join(queue)
-            queue.clear()
-            client.queued_events = 0
-            client.send_started = trio.current_time()
-            await client.conn.send(text)
+
+    async def _timed_send(self, client: ChatClient, send: Awaitable[None]) -> None:
+        client.writing = True
+        client.send_started = trio.current_time()
+        try:
+            await send
+        finally:
+            client.writing = False
             client.send_started = None
-            self.frames_sent += 1
+        self.frames_sent += 1
 
     def _forget(self, client: ChatClient) -> None:
         self.clients.pop(client.id, None)
@@ -466,24 +503,44 @@ class ChatHub:
             self._flush_lot.unpark()
 
     def flush(self) -> None:
-        """Hand the pending broadcast events to every client's queue as one chunk."""
+        """Hand the pending broadcast events to every client as one chunk: written straight to
+        the socket of each idle client that has room (one frame, built once), else queued."""
         self._flush_due = False
         pending = self._pending
         if not pending:
             return
         count = len(pending)
-        chunk = pending[0] if count == 1 else "\n".join(pending)
+        payload = ("\n".join(pending) if count > 1 else pending[0]).encode()
         self._pending = []
+        frame: bytes | None = None
         for client in list(self.clients.values()):
-            self._push(client, chunk, count)
+            raw = client.conn.raw
+            if (
+                raw is not None
+                and client.closing is None
+                and not client.queue
+                and not client.rest
+                and not client.writing
+            ):
+                if frame is None:
+                    frame = p.text_frame(payload)
+                written = raw.try_write(frame)
+                if written == len(frame):
+                    self.frames_sent += 1
+                    continue
+                if written is not None:  # a short write: the writer sends the rest
+                    client.rest = frame[written:]
+                    client._lot.unpark()
+                    continue
+            self._push(client, payload, count)
 
-    def _push(self, client: ChatClient, chunk: str, count: int) -> None:
+    def _push(self, client: ChatClient, payload: bytes, count: int) -> None:
         if client.closing is not None:
             return
         if client.queued_events + count > MAX_QUEUED_EVENTS:
             self.drop(client, "slow")
             return
-        client.queue.append(chunk)
+        client.queue.append(payload)
         client.queued_events += count
         if len(client.queue) == 1:
             client._lot.unpark()
@@ -491,7 +548,7 @@ class ChatHub:
     def send_to(self, client: ChatClient, event: dict[str, Any]) -> None:
         """A private event; pending broadcasts go first, so the client sees events in order."""
         self.flush()
-        self._push(client, p.dumps(event), 1)
+        self._push(client, p.dumps(event).encode(), 1)
 
     def send_to_user(self, user_id: str, event: dict[str, Any]) -> None:
         for client in list(self._by_user.get(user_id, ())):

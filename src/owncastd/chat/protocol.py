@@ -60,6 +60,19 @@ def dumps(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A complete server-to-client websocket text frame (RFC 6455: FIN, no mask) around
+    `payload`, built once and written as is to every client that can take it."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
+
+
 # --- the User object -------------------------------------------------------------------------
 
 

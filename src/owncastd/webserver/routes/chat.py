@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from typing import Any
 
 import trio
@@ -125,12 +126,68 @@ async def history() -> Response:
 # --- the websocket ---------------------------------------------------------------------------
 
 
+class HypercornRaw:
+    """Direct frame writes to the socket under a hypercorn HTTP/1.1 websocket.
+
+    hypercorn writes through `TCPServer.protocol_send`, which holds `send_lock` around each
+    write. That lock is swapped for a semaphore (same `async with` use, no owner), so a frame
+    can be started by whichever task flushes and finished by the client's writer task, and
+    hypercorn's own writes (a pong, the close frame) never land inside one of ours.
+    """
+
+    def __init__(self, tcp: Any) -> None:
+        self._tcp = tcp
+        self._stream: trio.SocketStream = tcp.stream
+        self._lock = trio.Semaphore(1)
+        tcp.send_lock = self._lock
+
+    def try_write(self, frame: bytes) -> int | None:
+        if self._lock.value == 0:
+            return None
+        # Asked each time: once the socket is closed its number may already belong to
+        # another connection, and the closed socket answers -1.
+        fd = self._stream.socket.fileno()
+        if fd < 0:
+            return len(frame)
+        self._lock.acquire_nowait()
+        try:
+            written = os.write(fd, frame)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the peer is gone; the reader sees the close
+            written = len(frame)
+        if written == len(frame):
+            self._lock.release()
+        return written
+
+    async def finish(self, rest: bytes) -> None:
+        try:
+            await self._stream.send_all(rest)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self._lock.release()
+
+    async def write(self, data: bytes) -> None:
+        async with self._lock:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._stream.send_all(data)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.socket.close()
+
+
 class QuartConnection:
-    """A quart websocket as the hub's Connection."""
+    """A quart websocket as the hub's Connection, with the raw fast path when available."""
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws
         self._closed = False
+        tcp = _tcp_server(ws)
+        self.raw: HypercornRaw | None = None
+        if tcp is not None and not tcp.send_lock.locked():
+            self.raw = HypercornRaw(tcp)
 
     async def send(self, text: str) -> None:
         await self._ws.send(text)
@@ -148,29 +205,33 @@ class QuartConnection:
 
     def abort(self) -> None:
         """Close the TCP stream under the websocket, so a send blocked on a peer that stopped
-        reading fails now. hypercorn shields its socket writes from cancellation, so this
-        reaches through its protocol objects to the trio stream; if that chain is not there
-        (another server, HTTP/2), the connection ends when the kernel gives up on the peer."""
-        stream = _transport(self._ws)
-        if stream is None:
+        reading fails now (hypercorn shields its socket writes from cancellation). Without
+        hypercorn's objects (another server, HTTP/2) the kernel ends the connection in time."""
+        self._closed = True
+        if self.raw is not None:
+            self.raw.abort()
+            return
+        tcp = _tcp_server(self._ws)
+        if tcp is None:
             log.debug("chat: no transport to abort; relying on TCP to end the connection")
             return
-        self._closed = True
         with contextlib.suppress(OSError):
-            stream.socket.close()
+            tcp.stream.socket.close()
 
 
-def _transport(ws: Any) -> trio.SocketStream | None:
-    """The trio stream of a quart websocket served by hypercorn over HTTP/1.1, or None."""
+def _tcp_server(ws: Any) -> Any:
+    """hypercorn's TCPServer under a quart websocket served over HTTP/1.1 (not TLS), or None."""
     try:
         asgi_send = ws._send.args[0]  # quart: partial(send_data, asgi_send)
         ws_stream = asgi_send.__self__  # hypercorn WSStream.app_send
         h11 = ws_stream.send.__self__  # H11Protocol.stream_send
         tcp = h11.send.__self__  # TCPServer.protocol_send
-        stream = tcp.stream
+        stream, lock = tcp.stream, tcp.send_lock
     except AttributeError:
         return None
-    return stream if isinstance(stream, trio.SocketStream) else None
+    if not isinstance(stream, trio.SocketStream) or not isinstance(lock, trio.Lock):
+        return None
+    return tcp
 
 
 @bp.websocket("/ws")
