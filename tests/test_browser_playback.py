@@ -53,8 +53,16 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-def test_viewer_page_plays_the_live_stream_with_hls_js(browser: object, daemon: Daemon) -> None:
+# The source passed through: this test is about hls.js and LL-HLS, and a transcode competing
+# for two cores with the browser would only make it slower.
+PASSTHROUGH = '\n[[video.variants]]\nname = "source"\nvideo_passthrough = true\n'
+
+
+def test_viewer_page_plays_the_live_stream_with_hls_js(
+    browser: object, daemon_factory: type[Daemon]
+) -> None:
     require_binary("ffmpeg", "ffmpeg")
+    daemon = daemon_factory(PASSTHROUGH).start()
     page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))

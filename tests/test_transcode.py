@@ -115,6 +115,7 @@ def test_three_rung_ladder_from_a_real_publish(
     publishers.append(pub := ffmpeg_publisher(d.rtmp_url, 7, gop=60, preset="ultrafast"))
     live = wait_for(lambda: (s := admin_status(d))["encoder"] and s, what="encoder status")
     assert live["encoder"]["encoder"] == "libx264"
+    assert live["health"]["encoder"] == live["encoder"]
     assert [v["name"] for v in live["currentBroadcast"]["outputSettings"]] == [
         "source",
         "240h",

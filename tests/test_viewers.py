@@ -200,12 +200,15 @@ def test_live_counts_pings_peaks_and_health(daemon: Daemon) -> None:
         assert status["viewerCount"] == 2
         assert status["sessionPeakViewerCount"] == 2
         assert status["overallPeakViewerCount"] == 2
+        # The default ladder transcodes: the worker's health sits beside the viewers'.
         assert status["health"] == {
             "healthy": True,
             "healthPercentage": 100,
             "message": "",
             "representation": 50,  # one of the two viewers reported
+            "encoder": status["encoder"],
         }
+        assert status["encoder"]["encoder"] == "libx264"
         over_time = admin.get("/api/admin/viewersOverTime", params={"windowStart": 0})
         assert over_time.status_code == 200 and isinstance(over_time.json(), list)
     wait_for(lambda: daemon.status()["online"] is False, "offline")

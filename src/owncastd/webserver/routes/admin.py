@@ -33,15 +33,24 @@ async def status() -> dict[str, Any]:
             "latencyLevel": config.video.latency_level,
             "outputSettings": [owncast_variant(v) for v in config.video.variants],
         }
+    encoder = (
+        broadcast.encoder_status()
+        if broadcast is not None and broadcast.encoder_status is not None
+        else None
+    )
+    # Owncast's playback health overview, with the transcoder's own health (speed against
+    # real time, dropped frames, restarts) beside it under `encoder`: an owncastd addition,
+    # also given at the top level; Owncast shows ffmpeg's state only in its log.
+    health: dict[str, Any] | None = None
+    if (playback := svc.viewers.health(config.video)) is not None:
+        health = playback.to_json()
+    if encoder is not None:
+        health = {**(health or {}), "encoder": encoder}
     return {
         "broadcaster": broadcaster,
         "currentBroadcast": current,
-        # Owncast's playback health overview; the transcoder's own health is under `encoder`
-        # (an owncastd addition: Owncast shows ffmpeg's state only in its log).
-        "health": health.to_json() if (health := svc.viewers.health(config.video)) else None,
-        "encoder": broadcast.encoder_status()
-        if broadcast is not None and broadcast.encoder_status is not None
-        else None,
+        "health": health,
+        "encoder": encoder,
         "online": svc.broadcaster.online,
         "viewerCount": svc.viewers.stats.count,
         "overallPeakViewerCount": svc.viewers.stats.overall_max,
