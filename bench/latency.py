@@ -47,8 +47,8 @@ const query = new URLSearchParams(location.search);
 const mode = query.get("mode");  // "pdt": owncastd; "name": nginx, fragments named by ms
 const video = document.getElementById("v");
 // The viewer page's hls.js settings (web/src/player.ts).
-// --catch-up sets maxLiveSyncPlaybackRate (hls.js's default 1: never plays faster to catch up).
-const rate = Number(query.get("rate") || "1");
+// --catch-up sets maxLiveSyncPlaybackRate (the page's 1.2; hls.js's default 1 never catches up).
+const rate = Number(query.get("rate") || "1.2");
 const hls = new Hls({lowLatencyMode: true, enableWorker: false, liveDurationInfinity: true,
                      backBufferLength: 30, maxLiveSyncPlaybackRate: rate});
 window.samples = [];
@@ -223,8 +223,8 @@ def main() -> None:
     parser.add_argument(
         "--catch-up",
         type=float,
-        default=1.0,
-        help="hls.js maxLiveSyncPlaybackRate (1: the viewer page's setting, no catching up)",
+        default=1.2,
+        help="hls.js maxLiveSyncPlaybackRate (1.2: the viewer page's setting; 1: never catch up)",
     )
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of each player here")
     args = parser.parse_args()

@@ -298,6 +298,9 @@ export class Player {
       enableWorker: false, // fMP4 needs no transmuxing; the ESM light build has no inline worker
       liveDurationInfinity: true,
       backBufferLength: 30,
+      // Play up to 1.2x after a slow start or a stall to get back to the target latency
+      // (hls.js's default 1 never catches up: level 0 measured 1.76 s instead of 1.30 s).
+      maxLiveSyncPlaybackRate: 1.2,
       ...this.options.hlsConfig,
     });
     const { Events, ErrorTypes } = Hls;

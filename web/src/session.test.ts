@@ -129,6 +129,7 @@ describe('viewing session', () => {
     expect(window.owncastd?.state).toBe('live');
     expect(window.owncastd?.hls).toBe(hls);
     expect(hls.config.lowLatencyMode).toBe(true);
+    expect(hls.config.maxLiveSyncPlaybackRate).toBe(1.2);
     expect(hls.source).toBe('/hls/stream.m3u8');
     expect(player.root.dataset.state).toBe('live');
     expect(player.root.querySelector('.offline-card')?.hasAttribute('hidden')).toBe(true);
