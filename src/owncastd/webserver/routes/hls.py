@@ -164,6 +164,11 @@ class HLSHandler:
                 ok = await store.wait_until(lambda: _answerable(rendition, msn, part), deadline)
                 if not ok:
                     return _text(503, "the requested part did not appear in time\n")
+        elif _empty(rendition):
+            # Just after a publish starts: a playlist with nothing to play makes hls.js give up
+            # (levelEmptyError), so the first fetch waits for the first part, within the deadline.
+            deadline = trio.current_time() + 3 * store.latency.target_duration
+            await store.wait_until(lambda: not _empty(rendition), deadline)
         if rendition.segmenter is None:
             return NOT_FOUND
         return Reply(200, rendition.render_bytes(skip=skip), PLAYLIST_NAME)
@@ -181,6 +186,15 @@ class HLSHandler:
                 agent = value
                 break
         viewers.seen(client[0] if client else "", agent.decode("latin-1"))
+
+
+def _empty(rendition: Rendition) -> bool:
+    if rendition.segmenter is None:
+        return False
+    playlist = rendition.playlist()
+    if playlist.segments or playlist.ended:
+        return False
+    return playlist.open_segment is None or not playlist.open_segment.parts
 
 
 def _answerable(rendition: Rendition, msn: int, part: int | None) -> bool:
