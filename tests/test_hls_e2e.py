@@ -444,20 +444,20 @@ def test_blocked_request_gets_503_when_the_part_never_comes(daemon_factory: type
 def test_the_first_playlist_fetch_waits_for_something_to_play(
     daemon_factory: type[Daemon],
 ) -> None:
-    """hls.js gives up on an empty media playlist (levelEmptyError); a player that asks in the
-    second between the publish and the first part gets a playlist with that part instead."""
+    """hls.js gives up on a media playlist without a complete segment (levelEmptyError); a
+    player that asks before the first segment is complete gets a playlist with it instead."""
     require_binary("ffmpeg", "ffmpeg")
-    daemon = daemon_factory(extra_toml=video_toml(4)).start()  # parts of 1 s: a wide window
+    daemon = daemon_factory(extra_toml=LEVEL_0).start()
     publisher = ffmpeg_publisher(daemon.rtmp_url, 30, realtime=True, size="320x180")
     try:
         deadline = time.monotonic() + 20
         while daemon.get(MEDIA).status_code == 404:
             assert time.monotonic() < deadline, "no media playlist"
             time.sleep(0.01)
-        # Asked as early as it exists, and again at once: never without a part to play.
+        # Asked as early as it exists, and again at once: never without a segment to play.
         for _ in range(3):
             pl = parse(daemon.get(MEDIA).text)
-            assert pl.parts or pl.segments, pl.text
+            assert pl.segments, pl.text
     finally:
         stop(publisher)
 

@@ -165,8 +165,9 @@ class HLSHandler:
                 if not ok:
                     return _text(503, "the requested part did not appear in time\n")
         elif _empty(rendition):
-            # Just after a publish starts: a playlist with nothing to play makes hls.js give up
-            # (levelEmptyError), so the first fetch waits for the first part, within the deadline.
+            # Just after a publish starts: hls.js needs a complete segment in the playlist (open
+            # parts alone give levelEmptyError, fatal after a few retries), so a fetch before
+            # the first segment is complete waits for it, within the deadline.
             deadline = trio.current_time() + 3 * store.latency.target_duration
             await store.wait_until(lambda: not _empty(rendition), deadline)
         if rendition.segmenter is None:
@@ -192,9 +193,7 @@ def _empty(rendition: Rendition) -> bool:
     if rendition.segmenter is None:
         return False
     playlist = rendition.playlist()
-    if playlist.segments or playlist.ended:
-        return False
-    return playlist.open_segment is None or not playlist.open_segment.parts
+    return not playlist.segments and not playlist.ended
 
 
 def _answerable(rendition: Rendition, msn: int, part: int | None) -> bool:
