@@ -21,6 +21,8 @@ def test_admin_routes_need_auth(daemon: Daemon, path: str) -> None:
     response = daemon.get(path)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    # The refused request's body may be unread: the connection is not reused.
+    assert response.headers["Connection"] == "close"
     assert "online" not in response.text
 
 

@@ -442,8 +442,8 @@ class ChatHub:
                 self.notice(client, "Chat is closed while the stream is offline.")
                 return
         body = render.render(text)
-        if not body:
-            return
+        if not body or (not render.plain_text(body) and "<img" not in body):
+            return  # nothing left to show (e.g. only tags the sanitiser removed)
         now = self.now()
         message_id = new_id()
         self.broadcast(p.chat_message(message_id, now, client.user, body, client.id))

@@ -28,8 +28,12 @@ def services() -> Services:
 
 
 def unauthorized() -> Response:
+    # Connection: close, as the body of a refused request may be left unread on the connection.
     return Response(
-        "Unauthorized", status=401, headers={"WWW-Authenticate": REALM}, content_type="text/plain"
+        "Unauthorized",
+        status=401,
+        headers={"WWW-Authenticate": REALM, "Connection": "close"},
+        content_type="text/plain",
     )
 
 

@@ -17,7 +17,7 @@ import trio
 from quart import Blueprint, Response, request, websocket
 
 from owncastd.chat import protocol as p
-from owncastd.chat.hub import ChatHub
+from owncastd.chat.hub import WRITE_TIMEOUT, ChatHub
 from owncastd.logs import get_logger
 from owncastd.webserver.auth import json_error, services
 
@@ -48,7 +48,9 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def user_unauthorized() -> Response:
     """Owncast's 401 for a bad, disabled or banned user: plain text."""
-    return Response("Unauthorized", status=401, content_type="text/plain")
+    return Response(
+        "Unauthorized", status=401, content_type="text/plain", headers={"Connection": "close"}
+    )
 
 
 async def json_body() -> tuple[dict[str, Any] | None, Response | None]:
@@ -162,16 +164,22 @@ class HypercornRaw:
 
     async def finish(self, rest: bytes) -> None:
         try:
-            await self._stream.send_all(rest)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            await self._send_whole(rest)
         finally:
             self._lock.release()
 
     async def write(self, data: bytes) -> None:
         async with self._lock:
+            await self._send_whole(data)
+
+    async def _send_whole(self, data: bytes) -> None:
+        # Shielded: a frame cut short by a kick or a ban would leave the close frame that
+        # follows inside its payload. A peer that takes no bytes for WRITE_TIMEOUT is cut off.
+        with trio.move_on_after(WRITE_TIMEOUT, shield=True) as scope:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._stream.send_all(data)
+        if scope.cancelled_caught:
+            self.abort()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
