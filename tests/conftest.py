@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import browser as _browser
 from tests.daemon import Daemon
 
 
@@ -31,3 +33,9 @@ def daemon_factory(tmp_path: Path) -> Iterator[type[Daemon]]:
 def daemon(daemon_factory: type[Daemon]) -> Daemon:
     """A started daemon with a known admin password and stream key."""
     return daemon_factory().start()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (tests/browser.py)."""
+    yield from _browser.launch()

@@ -9,49 +9,11 @@ currentTime advances and that hls.js runs in low-latency mode. A screenshot is k
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-import owncastd.webserver
+from tests.browser import ARTIFACTS
 from tests.daemon import Daemon
 from tests.publishers import ffmpeg_publisher, stop
-from tests.syspkg import in_ci, require_binary
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-STATIC_INDEX = Path(owncastd.webserver.__file__).parent / "static" / "index.html"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    chromium = require_binary("chromium", "chromium")
-    if not STATIC_INDEX.exists():
-        message = (
-            f"the viewer page is not built ({STATIC_INDEX} is missing): "
-            "run `cd web && npm ci && npm run build` (or `make web`)"
-        )
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
+from tests.syspkg import require_binary
 
 # The source passed through: this test is about hls.js and LL-HLS, and a transcode competing
 # for two cores with the browser would only make it slower.

@@ -22,18 +22,16 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from owncastd.chat import protocol as p
+from tests.browser import ARTIFACTS
 from tests.daemon import Daemon
-from tests.syspkg import in_ci, require_binary
-from tests.test_browser_playback import ARTIFACTS, CHROMIUM_ARGS, STATIC_INDEX
 
 Event = dict[str, Any]
 TIMEOUT_MS = 15_000
@@ -55,26 +53,6 @@ INERT_JS = """() => {
     if (!new URL(img.src).pathname.startsWith('/img/emoji/')) bad.push('img ' + img.src);
   return bad;
 }"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    chromium = require_binary("chromium", "chromium")
-    if not STATIC_INDEX.exists():
-        message = (
-            f"the viewer page is not built ({STATIC_INDEX} is missing): "
-            "run `cd web && npm ci && npm run build` (or `make web`)"
-        )
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class ThreadChatter:

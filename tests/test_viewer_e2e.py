@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
+from tests.browser import ARTIFACTS
 from tests.daemon import Daemon
 from tests.publishers import ffmpeg_publisher, stop
-from tests.syspkg import in_ci, require_binary
-from tests.test_browser_playback import ARTIFACTS, CHROMIUM_ARGS, STATIC_INDEX
+from tests.syspkg import require_binary
 
 OFFLINE_TEXT = "Back soon, the e2e test says."
 CONFIG = f"""
@@ -90,26 +87,6 @@ ON_VARIANT_JS = f"""([index, height]) => {{
   const v = document.querySelector('video');
   return ({CURRENT_VARIANT_JS})() === index && v.videoHeight === height && !v.paused;
 }}"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    chromium = require_binary("chromium", "chromium")
-    if not STATIC_INDEX.exists():
-        message = (
-            f"the viewer page is not built ({STATIC_INDEX} is missing): "
-            "run `cd web && npm ci && npm run build` (or `make web`)"
-        )
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Tab:
