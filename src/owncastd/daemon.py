@@ -43,6 +43,7 @@ from owncastd.settings import Settings, replace_data_dir
 from owncastd.storage.base import StorageWriter
 from owncastd.storage.local import LocalStorage
 from owncastd.viewers import ViewerService
+from owncastd.webserver import fasthls
 from owncastd.webserver.app import create_app
 
 log = logs.get_logger("owncastd.daemon")
@@ -350,6 +351,8 @@ class Daemon:
         # Chat: a frame over twice the payload limit closes the socket (as Owncast does).
         hc.websocket_max_message_size = 2 * MAX_SOCKET_PAYLOAD_SIZE
         app = create_app(services)
+        # hypercorn builds connections with its module-global TCPServer: ours answers HLS itself.
+        fasthls.install()  # raises if hypercorn's layout changed
         try:
             await hypercorn_serve(
                 app, hc, shutdown_trigger=self.shutdown.wait, task_status=task_status

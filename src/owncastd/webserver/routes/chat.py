@@ -139,7 +139,7 @@ class HypercornRaw:
 
     def __init__(self, tcp: Any) -> None:
         self._tcp = tcp
-        self._stream: trio.SocketStream = tcp.stream
+        self._stream: trio.SocketStream = _socket_stream(tcp)
         self._lock = trio.Semaphore(1)
         tcp.send_lock = self._lock
 
@@ -234,12 +234,18 @@ def _tcp_server(ws: Any) -> Any:
         ws_stream = asgi_send.__self__  # hypercorn WSStream.app_send
         h11 = ws_stream.send.__self__  # H11Protocol.stream_send
         tcp = h11.send.__self__  # TCPServer.protocol_send
-        stream, lock = tcp.stream, tcp.send_lock
+        stream, lock = _socket_stream(tcp), tcp.send_lock
     except AttributeError:
         return None
     if not isinstance(stream, trio.SocketStream) or not isinstance(lock, trio.Lock):
         return None
     return tcp
+
+
+def _socket_stream(tcp: Any) -> Any:
+    # A connection the HLS fast path handed to hypercorn has it wrapped (webserver/fasthls.py).
+    stream = tcp.stream
+    return getattr(stream, "inner", stream)
 
 
 @bp.websocket("/ws")

@@ -7,7 +7,10 @@ deadline (then 503); one too far past the live edge gets 400 at once, as RFC 821
 These are the requests every viewer makes twice per part, so they are answered by a small ASGI
 handler that sits in front of Quart (installed when the blueprint is registered): no routing
 table, request context or response object per request, and playlists rendered once per change
-by the store. Everything else goes on to Quart.
+by the store. Everything else goes on to Quart. Most of them do not even reach ASGI: hypercorn's
+connections start in webserver/fasthls.py, which answers plain GET/HEAD requests under /hls/
+with `HLSHandler.handle` and `reply_headers` itself; this handler answers the rest (OPTIONS,
+405, and whatever that front hands over to hypercorn).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ MASTER_PATH = "/hls/stream.m3u8"
 PLAYLIST_NAME = "stream.m3u8"
 PLAYLIST_CACHE = "no-cache"
 MEDIA_CACHE = "public, max-age=3600, immutable"
+EXTENSION = "owncastd.hls"  # the app.extensions key of the installed HLSHandler
 # What app.py's after_request adds to every Quart response; this handler bypasses it.
 _COMMON_HEADERS = [
     (b"access-control-allow-origin", b"*"),
@@ -59,6 +63,22 @@ def _text(status: int, message: str) -> Reply:
 
 
 NOT_FOUND = _text(404, "not found\n")
+
+
+def _headers(headers: list[tuple[bytes, bytes]], body: bytes) -> list[tuple[bytes, bytes]]:
+    return [*headers, (b"content-length", str(len(body)).encode()), *_COMMON_HEADERS]
+
+
+def reply_headers(reply: Reply) -> list[tuple[bytes, bytes]]:
+    """The response headers of `reply` (both the ASGI handler and webserver/fasthls.py send
+    these; the server adds `date`)."""
+    return _headers(
+        [
+            (b"content-type", content_type(reply.name).encode()),
+            (b"cache-control", reply.cache.encode()),
+        ],
+        reply.body,
+    )
 
 
 class BadQuery(ValueError):
@@ -88,17 +108,17 @@ class HLSHandler:
             return
         method = scope["method"]
         if method == "OPTIONS":
-            await self._send(send, 204, b"", [(b"allow", b"GET, HEAD, OPTIONS")], head=True)
+            headers = _headers([(b"allow", b"GET, HEAD, OPTIONS")], b"")
+            await self._send(send, 204, b"", headers, head=True)
             return
         if method not in ("GET", "HEAD"):
-            await self._send(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+            body = b"method not allowed\n"
+            await self._send(send, 405, body, _headers([(b"allow", b"GET, HEAD")], body))
             return
         reply = await self.handle(scope, path)
-        headers = [
-            (b"content-type", content_type(reply.name).encode()),
-            (b"cache-control", reply.cache.encode()),
-        ]
-        await self._send(send, reply.status, reply.body, headers, head=method == "HEAD")
+        await self._send(
+            send, reply.status, reply.body, reply_headers(reply), head=method == "HEAD"
+        )
 
     @staticmethod
     async def _send(
@@ -109,7 +129,6 @@ class HLSHandler:
         *,
         head: bool = False,
     ) -> None:
-        headers += [(b"content-length", str(len(body)).encode()), *_COMMON_HEADERS]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else body})
 
@@ -229,4 +248,12 @@ def _install(state: BlueprintSetupState) -> None:
     """Put the HLS handler in front of the app (Quart calls `app.asgi_app` per request)."""
     app = state.app
     assert isinstance(app, Quart)
-    app.asgi_app = HLSHandler(app.asgi_app, lambda: app.config["SERVICES"])  # type: ignore[method-assign,assignment]
+    handler = HLSHandler(app.asgi_app, lambda: app.config["SERVICES"])
+    app.asgi_app = handler  # type: ignore[method-assign,assignment]
+    app.extensions[EXTENSION] = handler  # webserver/fasthls.py answers with it too
+
+
+def handler_of(app: Any) -> HLSHandler | None:
+    """The HLSHandler installed on the Quart `app`, or None."""
+    handler = getattr(app, "extensions", {}).get(EXTENSION)
+    return handler if isinstance(handler, HLSHandler) else None
