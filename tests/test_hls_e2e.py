@@ -293,6 +293,8 @@ def test_blocking_reload_refusals(live: Daemon) -> None:
     # RFC 8216bis 6.2.5.2: an _HLS_msn more than two segments past the last one is refused.
     far = live.get(MEDIA, params={"_HLS_msn": pl.end_msn + 10})
     assert far.status_code == 400
+    assert far.headers["content-type"].startswith("text/plain"), far.headers
+    assert "live edge" in far.text
     assert live.get(MEDIA, params={"_HLS_msn": pl.end_msn + 3, "_HLS_part": 0}).status_code == 400
     # Too many parts ahead in the open segment (the Advance Part Limit: 3 s of parts).
     ahead = live.get(MEDIA, params={"_HLS_msn": pl.end_msn, "_HLS_part": 40})

@@ -39,6 +39,8 @@ def content_type(name: str) -> str:
         return "image/jpeg"
     if name.endswith(".gif"):
         return "image/gif"
+    if name.endswith(".txt"):
+        return "text/plain; charset=utf-8"
     return "application/octet-stream"
 
 
