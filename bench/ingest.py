@@ -152,10 +152,17 @@ def main() -> None:
         (tmp / "owncastd").mkdir()
         (tmp / "nginx-live").mkdir()
         (tmp / "nginx-hls").mkdir()
-        daemon = Daemon(tmp / "owncastd", "\n[video]\nlow_latency_parts = true\n").start()
+        # The source passed through (the default ladder would transcode in a worker process,
+        # whose CPU is not the ingest's), and info logs, set before the daemon starts.
+        daemon = Daemon(
+            tmp / "owncastd",
+            '\n[video]\nlow_latency_parts = true\n\n[[video.variants]]\nname = "source"\n'
+            "video_passthrough = true\n",
+        )
         daemon.config_path.write_text(
             daemon.config_path.read_text().replace('level = "debug"', 'level = "info"')
         )
+        daemon.start()
         nginx_live, live_port = start_nginx(tmp / "nginx-live", hls=False)
         nginx_hls, hls_port = start_nginx(tmp / "nginx-hls", hls=True)
         servers = {
