@@ -25,7 +25,8 @@ describe('viewerCountText', () => {
   it('shows the count while live', () => {
     expect(viewerCountText({}, online({ viewerCount: 1 }))).toBe('1 viewer');
     expect(viewerCountText(null, online({ viewerCount: 1234 }))).toBe('1,234 viewers');
-    expect(viewerCountText({}, online({ viewerCount: 0 }))).toBe('0 viewers');
+    // Counted before this page's first ping: the reader is a viewer too.
+    expect(viewerCountText({}, online({ viewerCount: 0 }))).toBe('1 viewer');
   });
 
   it('hides it when the operator hides it, when offline, or when the server omits it', () => {

@@ -13,7 +13,8 @@ export function viewerCountText(config: WebConfig | null, status: Status | null)
   if (!status?.online) return null;
   const count = status.viewerCount;
   if (typeof count !== 'number' || !Number.isFinite(count) || count < 0) return null;
-  const n = Math.floor(count);
+  // The one reading this page is watching: a count taken before its first ping says 0.
+  const n = Math.max(1, Math.floor(count));
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'viewer' : 'viewers'}`;
 }
 
