@@ -16,6 +16,18 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM_ARGS as TEST_CHROMIUM_ARGS  # noqa: E402
+
+# The tests' flags, plus: pages in the background keep their timers and rendering at full rate
+# (the latency bench plays several at once).
+CHROMIUM_ARGS = [
+    *TEST_CHROMIUM_ARGS,
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
