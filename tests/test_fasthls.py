@@ -28,9 +28,7 @@ from owncastd.chat import protocol as p
 from owncastd.webserver import fasthls
 from owncastd.webserver.routes import chat
 from tests.daemon import Daemon
-from tests.publishers import ffmpeg_publisher, stop
-from tests.syspkg import require_binary
-from tests.test_hls_e2e import LEVEL_0, MASTER, MEDIA, Playlist, parse, wait_playlist
+from tests.test_hls_e2e import MASTER, MEDIA, Playlist, live_daemon, parse
 
 HOST = b"Host: 127.0.0.1\r\n"
 
@@ -122,16 +120,7 @@ def get(path: str, *, method: str = "GET", extra: bytes = b"", version: str = "1
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """A daemon at latency level 0 with the ffmpeg CLI publishing in real time."""
-    require_binary("ffmpeg", "ffmpeg")
-    daemon = Daemon(tmp_path_factory.mktemp("fasthls"), LEVEL_0).start()
-    publisher = ffmpeg_publisher(daemon.rtmp_url, 120, realtime=True, size="320x180")
-    try:
-        wait_playlist(daemon, lambda pl: len(pl.segments) >= 2 and pl.open_parts)
-        yield daemon
-    finally:
-        stop(publisher)
-        daemon.stop()
+    yield from live_daemon(tmp_path_factory.mktemp("fasthls"), "320x180")
 
 
 @pytest.fixture

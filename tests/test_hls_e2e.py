@@ -234,12 +234,11 @@ def test_ffmpeg_cli_publish_reads_back_frame_exact(source_daemon: Daemon) -> Non
 # -- a live stream shared by the LL-HLS behaviour tests ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """A daemon at latency level 0 with the ffmpeg CLI publishing in real time."""
+def live_daemon(tmp: Path, size: str) -> Iterator[Daemon]:
+    """A daemon at latency level 0 with the ffmpeg CLI publishing in real time (for a fixture)."""
     require_binary("ffmpeg", "ffmpeg")
-    daemon = Daemon(tmp_path_factory.mktemp("live"), LEVEL_0).start()
-    publisher = ffmpeg_publisher(daemon.rtmp_url, 120, realtime=True, size="426x240")
+    daemon = Daemon(tmp, LEVEL_0).start()
+    publisher = ffmpeg_publisher(daemon.rtmp_url, 120, realtime=True, size=size)
     try:
         # Wait for two complete segments, so every kind of file exists.
         wait_playlist(daemon, lambda p: len(p.segments) >= 2 and p.open_parts)
@@ -247,6 +246,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     finally:
         stop(publisher)
         daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    yield from live_daemon(tmp_path_factory.mktemp("live"), "426x240")
 
 
 async def test_blocking_reload_answers_within_a_part_of_the_part_appearing(live: Daemon) -> None:

@@ -144,7 +144,6 @@ class ChatClient:
     queued_events: int = 0
     rest: bytes = b""
     """The unsent tail of a frame written directly; it goes out before anything else."""
-    writing: bool = False
     closing: str | None = None
     send_started: float | None = None
     cancel_scope: trio.CancelScope | None = None
@@ -355,12 +354,10 @@ class ChatHub:
                 await client._lot.park()
 
     async def _timed_send(self, client: ChatClient, send: Awaitable[None]) -> None:
-        client.writing = True
         client.send_started = trio.current_time()
         try:
             await send
         finally:
-            client.writing = False
             client.send_started = None
         self.frames_sent += 1
 
@@ -442,8 +439,8 @@ class ChatHub:
                 self.notice(client, "Chat is closed while the stream is offline.")
                 return
         body = render.render(text)
-        if not body or (not render.plain_text(body) and "<img" not in body):
-            return  # nothing left to show (e.g. only tags the sanitiser removed)
+        if not body:
+            return
         now = self.now()
         message_id = new_id()
         self.broadcast(p.chat_message(message_id, now, client.user, body, client.id))
@@ -520,7 +517,7 @@ class ChatHub:
                 and client.closing is None
                 and not client.queue
                 and not client.rest
-                and not client.writing
+                and client.send_started is None  # its writer is not mid-send
             ):
                 if frame is None:
                     frame = p.text_frame(payload)

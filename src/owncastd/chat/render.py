@@ -64,11 +64,13 @@ def sanitize(html: str) -> str:
 
 
 def render(raw: str) -> str:
-    """A chat message body: Markdown rendered, sanitised, trimmed. "hello" -> `<p>hello</p>`."""
+    """A chat message body: Markdown rendered, sanitised, trimmed. "hello" -> `<p>hello</p>`.
+    Empty when nothing is left to show (markup the sanitiser removed whole, like `<object>`)."""
     text = raw.strip()
     if not text:
         return ""
-    return sanitize(_markdown.render(text)).strip()
+    html = sanitize(_markdown.render(text)).strip()
+    return html if "<img" in html or plain_text(html) else ""
 
 
 def plain_text(html: str) -> str:

@@ -138,7 +138,6 @@ class HypercornRaw:
     """
 
     def __init__(self, tcp: Any) -> None:
-        self._tcp = tcp
         self._stream: trio.SocketStream = _socket_stream(tcp)
         self._lock = trio.Semaphore(1)
         tcp.send_lock = self._lock
